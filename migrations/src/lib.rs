@@ -1,0 +1,22 @@
+//! Schema of the token service, applied at start and by `tessera migrate`.
+//!
+//! Each migration is a module named `mYYYYMMDD_NNNNNN_what`; append new ones, never edit an applied one.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_create_users;
+mod m20261123_000002_create_signing_keys;
+mod m20261123_000003_create_refresh_tokens;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261123_000001_create_users::Migration),
+            Box::new(m20261123_000002_create_signing_keys::Migration),
+            Box::new(m20261123_000003_create_refresh_tokens::Migration),
+        ]
+    }
+}

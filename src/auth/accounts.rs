@@ -1,0 +1,388 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::{Request, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
+use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
+use serde::Deserialize;
+
+use super::{AuthState, AuthTags, BearerAuth, tokens::TokenPair};
+use crate::{
+    domain::{Email, FieldError, FieldErrors, GstNo, Password, Role, Username},
+    entity::user,
+    error::ApiError,
+    http::{AnyBody, DocumentedInput, lenient_bool},
+    token::Subject,
+    users::{self, NewUser},
+};
+
+pub struct AccountsApi;
+
+/// Registration form. `gst_no` and `email` are required unless the operator made them optional.
+#[derive(Debug, Object)]
+pub struct RegisterRequest {
+    /// 1-150 letters, digits and `@.+-_`; unique.
+    pub username: String,
+    /// Unique ignoring case.
+    pub email: String,
+    /// At least 8 characters, not common, not all digits, not like the username or email.
+    pub password: String,
+    /// Must equal `password` when given.
+    pub password2: Option<String>,
+    /// GST registration number.
+    pub gst_no: String,
+    /// `customer` (default). `staff` and `admin` need an admin's bearer token.
+    pub role: Option<String>,
+    /// Defaults to true; an inactive account gets no tokens and cannot log in.
+    pub is_active: Option<bool>,
+    /// Captcha token, when the operator enabled captcha (form bodies: `captcha_response`).
+    pub captcha: Option<CaptchaRequest>,
+}
+
+#[derive(Debug, Object, Deserialize)]
+pub struct CaptchaRequest {
+    /// The token the captcha widget gave the browser.
+    pub response: String,
+}
+
+#[derive(Deserialize)]
+pub struct RegisterInput {
+    username: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    password2: Option<String>,
+    gst_no: Option<String>,
+    role: Option<String>,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    is_active: Option<bool>,
+    captcha: Option<CaptchaInput>,
+    captcha_response: Option<String>,
+}
+
+/// seed 000 sends `captcha: {secret, response}`; the client's secret is never used.
+#[derive(Deserialize)]
+struct CaptchaInput {
+    response: Option<String>,
+}
+
+impl DocumentedInput for RegisterInput {
+    type Schema = RegisterRequest;
+}
+
+/// An account as its owner and administrators see it: never its password hash.
+#[derive(Debug, Object)]
+pub struct UserProfile {
+    pub id: i64,
+    pub username: String,
+    pub email: String,
+    pub gst_no: Option<String>,
+    /// `customer`, `staff` or `admin`.
+    pub role: String,
+    pub is_active: bool,
+    pub date_joined: DateTime<Utc>,
+    pub last_login: Option<DateTime<Utc>>,
+}
+
+impl From<user::Model> for UserProfile {
+    fn from(account: user::Model) -> Self {
+        Self {
+            id: account.id,
+            username: account.username,
+            email: account.email,
+            gst_no: account.gst_no,
+            role: account.role,
+            is_active: account.is_active,
+            date_joined: account.date_joined,
+            last_login: account.last_login,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct Registered {
+    #[oai(flatten)]
+    pub user: UserProfile,
+    /// Present when the new account is active.
+    pub tokens: Option<TokenPair>,
+}
+
+#[derive(ApiResponse)]
+pub enum RegisterResponse {
+    /// Account created.
+    #[oai(status = 201)]
+    Created(Json<Registered>),
+}
+
+#[derive(ApiResponse)]
+pub enum ProfileResponse {
+    /// The caller's account.
+    #[oai(status = 200)]
+    Ok(Json<UserProfile>),
+}
+
+/// DRF's `PageNumberPagination` envelope.
+#[derive(Debug, Object)]
+pub struct UserPage {
+    pub count: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<UserProfile>,
+}
+
+#[derive(ApiResponse)]
+pub enum AccountsResponse {
+    /// One page of accounts, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<UserPage>),
+}
+
+const DEFAULT_PAGE_SIZE: u64 = 20;
+const MAX_PAGE_SIZE: u64 = 100;
+
+/// A registration that passed every field rule.
+struct Registration {
+    user: NewUser,
+    password: Password,
+    captcha_response: Option<String>,
+}
+
+impl AuthState {
+    fn parse_registration(&self, input: RegisterInput) -> Result<Registration, FieldErrors> {
+        let policy = self.registration;
+        let mut errors = FieldErrors::default();
+        let present = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+        let username = errors.check(
+            present(input.username)
+                .ok_or(FieldError::required("username"))
+                .and_then(|raw| Username::parse(&raw)),
+        );
+        let email = match present(input.email) {
+            Some(raw) => errors.check(Email::parse(&raw)).map(Some),
+            None if policy.require_email => errors.check(Err(FieldError::required("email"))),
+            None => Some(None),
+        };
+        let gst_no = match present(input.gst_no) {
+            Some(raw) => errors.check(GstNo::parse(&raw)).map(Some),
+            None if policy.require_gst_no => errors.check(Err(FieldError::required("gst_no"))),
+            None => Some(None),
+        };
+        let role = match present(input.role) {
+            Some(raw) => errors.check(Role::parse_account_role(&raw)),
+            None => Some(Role::Customer),
+        };
+        let password = match input.password.filter(|p| !p.is_empty()) {
+            None => errors.check(Err(FieldError::required("password"))),
+            Some(raw) => {
+                if input.password2.as_ref().is_some_and(|again| *again != raw) {
+                    errors.push(FieldError::new(
+                        "password2",
+                        "Password fields didn't match.",
+                    ));
+                }
+                let mut attributes = Vec::new();
+                if let Some(username) = &username {
+                    attributes.push(username.as_ref());
+                }
+                if let Some(Some(email)) = &email {
+                    attributes.push(email.as_ref());
+                }
+                match Password::parse(&raw, &attributes) {
+                    Ok(password) => Some(password),
+                    Err(rule_errors) => {
+                        rule_errors.into_iter().for_each(|error| errors.push(error));
+                        None
+                    }
+                }
+            }
+        };
+        let captcha_response = input
+            .captcha
+            .and_then(|captcha| captcha.response)
+            .or(input.captcha_response)
+            .filter(|response| !response.is_empty());
+        if self.captcha.is_some() && captcha_response.is_none() {
+            errors.push(FieldError::required("captcha"));
+        }
+        match (username, email, password, gst_no, role) {
+            (Some(username), Some(email), Some(password), Some(gst_no), Some(role))
+                if errors.is_empty() =>
+            {
+                Ok(Registration {
+                    user: NewUser {
+                        username,
+                        email,
+                        gst_no,
+                        role,
+                        is_active: input.is_active.unwrap_or(true),
+                    },
+                    password,
+                    captcha_response,
+                })
+            }
+            _ => Err(errors),
+        }
+    }
+
+    async fn check_captcha(&self, response: Option<&str>, req: &Request) -> Result<(), ApiError> {
+        let (Some(captcha), Some(response)) = (&self.captcha, response) else {
+            return Ok(());
+        };
+        let remote_ip = req
+            .remote_addr()
+            .as_socket_addr()
+            .map(|addr| addr.ip().to_string());
+        match captcha.verify(response, remote_ip.as_deref()).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FieldError::new("captcha", "Captcha verification failed.").into()),
+            Err(err) => {
+                tracing::warn!(error = %err, "captcha provider unreachable");
+                Err(ApiError::Unavailable(
+                    "The captcha provider is unreachable; try again shortly.",
+                ))
+            }
+        }
+    }
+
+    /// Staff and admin accounts are made only by an admin.
+    fn check_may_grant(&self, role: Role, req: &Request) -> Result<(), ApiError> {
+        if !role.is_privileged() {
+            return Ok(());
+        }
+        let caller_is_admin = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .and_then(|token| self.verifier.verify_access(token.trim()).ok())
+            .is_some_and(|claims| claims.role == Role::Admin);
+        if caller_is_admin {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(
+                "Only an administrator may create staff or admin accounts.",
+            ))
+        }
+    }
+
+    async fn load_caller(
+        &self,
+        claims: &crate::token::AccessClaims,
+    ) -> Result<user::Model, ApiError> {
+        let user_id = claims.user_id.ok_or(ApiError::TokenNotValid)?;
+        user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await
+            .map_err(|err| anyhow::anyhow!(err).context("loading the caller's account"))?
+            .filter(|account| account.is_active)
+            .ok_or(ApiError::TokenNotValid)
+    }
+}
+
+#[OpenApi(tag = "AuthTags::Accounts")]
+impl AccountsApi {
+    /// Register an account
+    ///
+    /// Creates a `customer` account (or `staff`/`admin` when an admin's bearer token is sent)
+    /// and, when the account is active, returns its first token pair.
+    #[oai(path = "/auth/register/", method = "post", operation_id = "register")]
+    async fn register(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        req: &Request,
+        body: AnyBody<RegisterInput>,
+    ) -> Result<RegisterResponse, ApiError> {
+        let AnyBody(input) = body;
+        let registration = state.parse_registration(input)?;
+        let role = registration.user.role;
+        state.check_may_grant(role, req)?;
+        state
+            .check_captcha(registration.captcha_response.as_deref(), req)
+            .await?;
+        users::check_available(&state.db, &registration.user).await?;
+        let password_hash = state.hasher.hash(registration.password).await?;
+        let created = users::insert(&state.db, registration.user, password_hash).await?;
+        tracing::info!(user_id = created.id, %role, "account registered");
+        let tokens = if created.is_active {
+            let subject = Subject::account(created.id, &created.username, role);
+            Some(state.issue_pair(&subject).await?)
+        } else {
+            None
+        };
+        Ok(RegisterResponse::Created(Json(Registered {
+            user: created.into(),
+            tokens,
+        })))
+    }
+
+    /// The caller's profile
+    ///
+    /// Anonymous tokens belong to no account and get 403.
+    #[oai(path = "/auth/me/", method = "get", operation_id = "get_me")]
+    async fn me(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        auth: BearerAuth,
+    ) -> Result<ProfileResponse, ApiError> {
+        if auth.0.role == Role::Anonymous {
+            return Err(ApiError::Forbidden("Anonymous tokens have no account."));
+        }
+        Ok(ProfileResponse::Ok(Json(
+            state.load_caller(&auth.0).await?.into(),
+        )))
+    }
+
+    /// List accounts
+    ///
+    /// Staff and admin only. `page` starts at 1; `page_size` defaults to 20, at most 100.
+    #[oai(
+        path = "/auth/accounts/",
+        method = "get",
+        operation_id = "list_accounts"
+    )]
+    async fn accounts(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        auth: BearerAuth,
+        page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
+    ) -> Result<AccountsResponse, ApiError> {
+        if !auth.0.role.is_privileged() {
+            return Err(ApiError::forbidden());
+        }
+        let page_number = page.0.unwrap_or(1);
+        let page_size = page_size
+            .0
+            .unwrap_or(DEFAULT_PAGE_SIZE)
+            .clamp(1, MAX_PAGE_SIZE);
+        if page_number == 0 {
+            return Err(ApiError::NotFound);
+        }
+        let paginator = user::Entity::find()
+            .order_by_asc(user::Column::Id)
+            .paginate(&state.db, page_size);
+        let count = paginator
+            .num_items()
+            .await
+            .map_err(|err| anyhow::anyhow!(err).context("counting accounts"))?;
+        let pages = count.div_ceil(page_size).max(1);
+        if page_number > pages {
+            return Err(ApiError::NotFound);
+        }
+        let results = paginator
+            .fetch_page(page_number - 1)
+            .await
+            .map_err(|err| anyhow::anyhow!(err).context("fetching accounts"))?;
+        let link = |number: u64| {
+            format!(
+                "{}/auth/accounts/?page={number}&page_size={page_size}",
+                state.public_url
+            )
+        };
+        Ok(AccountsResponse::Ok(Json(UserPage {
+            count,
+            next: (page_number < pages).then(|| link(page_number + 1)),
+            previous: (page_number > 1).then(|| link(page_number - 1)),
+            results: results.into_iter().map(UserProfile::from).collect(),
+        })))
+    }
+}

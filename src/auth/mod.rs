@@ -1,0 +1,75 @@
+//! The token service's HTTP API: accounts, tokens and the well-known documents.
+
+mod accounts;
+mod captcha;
+mod password;
+mod tokens;
+mod well_known;
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::{SecurityScheme, Tags, auth::Bearer};
+use sea_orm::DatabaseConnection;
+
+pub use accounts::AccountsApi;
+pub use captcha::CaptchaVerifier;
+pub use password::{HashCost, PasswordHasher};
+pub use tokens::TokensApi;
+pub use well_known::WellKnownApi;
+
+use crate::{
+    error::ApiError,
+    keys::SharedKeyRing,
+    refresh::RefreshStore,
+    token::{AccessClaims, TokenIssuer, TokenVerifier},
+};
+
+/// What registration insists on; the seeds' clients differ, so each rule is a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistrationPolicy {
+    pub require_gst_no: bool,
+    pub require_email: bool,
+}
+
+/// Everything the token service's handlers share.
+pub struct AuthState {
+    pub db: DatabaseConnection,
+    pub keys: Arc<SharedKeyRing>,
+    pub issuer: TokenIssuer,
+    pub verifier: TokenVerifier,
+    pub refresh_store: Arc<dyn RefreshStore>,
+    pub hasher: PasswordHasher,
+    pub registration: RegistrationPolicy,
+    pub captcha: Option<CaptchaVerifier>,
+    /// Where clients reach this service: the issuer, and the base of `next`/`previous` links.
+    pub public_url: String,
+    /// `Cache-Control` of the JWKS: shorter than a new key's pre-publication, so consumers
+    /// hold it before it signs anything.
+    pub jwks_cache_control: String,
+}
+
+#[derive(Tags)]
+pub enum AuthTags {
+    /// Registration and account lookups.
+    Accounts,
+    /// Obtaining, refreshing, verifying and revoking tokens.
+    Tokens,
+    /// Discovery documents and signing keys.
+    WellKnown,
+}
+
+/// `Authorization: Bearer <access token>`, verified: handlers get the claims, never the header.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", checker = "verify_bearer")]
+pub struct BearerAuth(pub AccessClaims);
+
+async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClaims> {
+    let state = req
+        .data::<Arc<AuthState>>()
+        .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("AuthState is not installed")))?;
+    state
+        .verifier
+        .verify_access(&bearer.token)
+        .map_err(|_| ApiError::TokenNotValid.into())
+}

@@ -1,0 +1,76 @@
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+
+use super::{AuthState, AuthTags};
+use crate::keys::Jwks;
+
+pub struct WellKnownApi;
+
+#[derive(ApiResponse)]
+pub enum JwksResponse {
+    /// Every key a live token may be signed with.
+    #[oai(status = 200)]
+    Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
+}
+
+/// The OpenID Provider Metadata fields that apply to a token service without an authorize endpoint.
+#[derive(Debug, Object)]
+pub struct Discovery {
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub token_endpoint: String,
+    pub registration_endpoint: String,
+    pub grant_types_supported: Vec<String>,
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    pub id_token_signing_alg_values_supported: Vec<String>,
+    pub subject_types_supported: Vec<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum DiscoveryResponse {
+    #[oai(status = 200)]
+    Ok(Json<Discovery>),
+}
+
+#[OpenApi(tag = "AuthTags::WellKnown")]
+impl WellKnownApi {
+    /// JSON Web Key Set
+    ///
+    /// The public keys that verify access tokens (RFC 7517), by `kid`.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "get_jwks"
+    )]
+    async fn jwks(&self, state: Data<&Arc<AuthState>>) -> JwksResponse {
+        JwksResponse::Ok(
+            Json(state.keys.current().jwks().clone()),
+            state.jwks_cache_control.clone(),
+        )
+    }
+
+    /// Discovery document
+    ///
+    /// Where the issuer, its keys and its token endpoint are (OpenID Connect Discovery 1.0 names).
+    #[oai(
+        path = "/.well-known/openid-configuration",
+        method = "get",
+        operation_id = "get_openid_configuration"
+    )]
+    async fn openid_configuration(&self, state: Data<&Arc<AuthState>>) -> DiscoveryResponse {
+        let base = &state.public_url;
+        let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect();
+        DiscoveryResponse::Ok(Json(Discovery {
+            issuer: base.clone(),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            token_endpoint: format!("{base}/auth/token/"),
+            registration_endpoint: format!("{base}/auth/register/"),
+            grant_types_supported: strings(&["password", "refresh_token"]),
+            token_endpoint_auth_methods_supported: strings(&["none"]),
+            id_token_signing_alg_values_supported: strings(&["RS256"]),
+            subject_types_supported: strings(&["public"]),
+        }))
+    }
+}

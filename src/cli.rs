@@ -1,0 +1,79 @@
+//! The `tessera` command line: one binary, a subcommand per role (Hydra's `serve`, Vault's dev mode).
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::config::SettingsArgs;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tessera",
+    version,
+    about = "RS256 token service with a JWKS, for simplejwt clients"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Quick start: the token service on the embedded defaults (SQLite under ./data, generated key secret).
+    Serve,
+    /// The token service alone, for production: the key secret must be configured.
+    Auth,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage accounts.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Print an OpenAPI document.
+    Openapi {
+        #[arg(value_enum)]
+        service: OpenapiService,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create an account (Django's createsuperuser). The password is prompted for, or read from
+    /// standard input with --password-stdin; never from the command line.
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        /// customer, staff or admin
+        #[arg(long, default_value = "admin")]
+        role: String,
+        #[arg(long)]
+        gst_no: Option<String>,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List signing keys and their dates (never their private parts).
+    List,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum OpenapiService {
+    Auth,
+}

@@ -1,0 +1,188 @@
+//! What each subcommand does; `main` only parses and dispatches here.
+
+use std::io::{BufRead, IsTerminal};
+
+use anyhow::{Context, bail};
+
+use crate::{
+    auth::PasswordHasher,
+    cli::{Command, KeysCommand, OpenapiService, UsersCommand},
+    config::Settings,
+    db,
+    domain::{Email, GstNo, Password, Role, Username},
+    keys::{KeyCipher, KeyStore},
+    startup::{AuthApp, auth_openapi},
+    users::{self, CreateUserError, NewUser},
+};
+
+pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(&settings, true).await,
+        Command::Auth => serve(&settings, false).await,
+        Command::Migrate => {
+            let db = db::connect(&settings.database_url).await?;
+            db::migrate(&db).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Users {
+            command:
+                UsersCommand::Create {
+                    username,
+                    email,
+                    role,
+                    gst_no,
+                    password_stdin,
+                },
+        } => create_user(&settings, username, email, role, gst_no, password_stdin).await,
+        Command::Keys {
+            command: KeysCommand::List,
+        } => list_keys(&settings).await,
+        Command::Openapi { service, out } => {
+            let document = match service {
+                OpenapiService::Auth => auth_openapi().spec(),
+            };
+            match out {
+                Some(path) => std::fs::write(&path, document + "\n")
+                    .with_context(|| format!("cannot write {}", path.display())),
+                None => {
+                    println!("{document}");
+                    Ok(())
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: &Settings, quick_start: bool) -> anyhow::Result<()> {
+    let app = AuthApp::build(settings, quick_start).await?;
+    app.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// SIGINT or SIGTERM: stop accepting, let in-flight requests finish.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down");
+}
+
+async fn create_user(
+    settings: &Settings,
+    username: String,
+    email: Option<String>,
+    role: String,
+    gst_no: Option<String>,
+    password_stdin: bool,
+) -> anyhow::Result<()> {
+    let username =
+        Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {}", e.message))?;
+    let email = email
+        .map(|raw| Email::parse(&raw))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("email: {}", e.message))?;
+    let role =
+        Role::parse_account_role(&role).map_err(|e| anyhow::anyhow!("role: {}", e.message))?;
+    let gst_no = gst_no
+        .map(|raw| GstNo::parse(&raw))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("gst_no: {}", e.message))?;
+    let raw_password = read_password(password_stdin)?;
+    let mut attributes = vec![username.as_ref()];
+    if let Some(email) = &email {
+        attributes.push(email.as_ref());
+    }
+    let password = Password::parse(&raw_password, &attributes).map_err(|errors| {
+        let messages: Vec<String> = errors.into_iter().map(|e| e.message).collect();
+        anyhow::anyhow!("password: {}", messages.join(" "))
+    })?;
+    let db = db::connect(&settings.database_url).await?;
+    db::migrate(&db).await?;
+    let new_user = NewUser {
+        username,
+        email,
+        gst_no,
+        role,
+        is_active: true,
+    };
+    users::check_available(&db, &new_user)
+        .await
+        .map_err(describe)?;
+    let hasher = PasswordHasher::new(settings.hash_cost, 1)?;
+    let hash = hasher.hash(password).await?;
+    let created = users::insert(&db, new_user, hash).await.map_err(describe)?;
+    println!(
+        "created {} account {:?} with id {}",
+        created.role, created.username, created.id
+    );
+    Ok(())
+}
+
+fn describe(error: CreateUserError) -> anyhow::Error {
+    match error {
+        CreateUserError::Taken(fields) => {
+            let messages: Vec<String> = fields.into_map().into_values().flatten().collect();
+            anyhow::anyhow!("{}", messages.join(" "))
+        }
+        CreateUserError::Unexpected(cause) => cause,
+    }
+}
+
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin || !std::io::stdin().is_terminal() {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .context("reading the password from standard input")?;
+        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
+    }
+    let first = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Password (again): ")?;
+    if first != again {
+        bail!("the passwords do not match");
+    }
+    Ok(first)
+}
+
+async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
+    let db = db::connect(&settings.database_url).await?;
+    db::migrate(&db).await?;
+    // Listing reads no private part, so any cipher will do; the real one is not needed.
+    let store = KeyStore::new(db, KeyCipher::new(&crate::keys::KeySecret::generate()));
+    let now = chrono::Utc::now();
+    println!(
+        "{:<45} {:>3}  {:<9} {:<25} {:<25}",
+        "KID", "GEN", "STATE", "SIGNS FROM", "RETIRES AT"
+    );
+    for key in store.list().await? {
+        let state = match key.retires_at {
+            Some(at) if at <= now => "retired",
+            Some(_) => "retiring",
+            None if key.signs_from > now => "pending",
+            None => "active",
+        };
+        println!(
+            "{:<45} {:>3}  {:<9} {:<25} {:<25}",
+            key.kid,
+            key.generation,
+            state,
+            key.signs_from.to_rfc3339(),
+            key.retires_at
+                .map(|at| at.to_rfc3339())
+                .unwrap_or_else(|| "-".into()),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,15 @@
+//! Values that are valid by construction: holding one means it passed its rules.
+
+mod email;
+mod field_error;
+mod gst_no;
+mod password;
+mod role;
+mod username;
+
+pub use email::Email;
+pub use field_error::{FieldError, FieldErrors};
+pub use gst_no::GstNo;
+pub use password::Password;
+pub use role::Role;
+pub use username::Username;

@@ -1,0 +1,5 @@
+//! sea-orm entities, one per table of `migrations/`. No logic lives here.
+
+pub mod refresh_token;
+pub mod signing_key;
+pub mod user;

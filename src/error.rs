@@ -1,0 +1,213 @@
+//! The one error type both services answer with: JSON `{code, detail, fields}`, the right
+//! status, `WWW-Authenticate` on 401, and nothing internal on 500.
+
+use std::collections::BTreeMap;
+
+use poem::{
+    IntoResponse, Response,
+    error::ResponseError,
+    http::{HeaderValue, StatusCode, header},
+};
+use poem_openapi::{
+    ApiResponse, Object,
+    registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
+    types::Type,
+};
+
+use crate::domain::FieldErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("Invalid input.")]
+    Invalid(FieldErrors),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("Authentication credentials were not provided.")]
+    NotAuthenticated,
+    #[error("Token is invalid or expired")]
+    TokenNotValid,
+    #[error("No active account found with the given credentials")]
+    NoActiveAccount,
+    #[error("{0}")]
+    Forbidden(&'static str),
+    #[error("Not found.")]
+    NotFound,
+    #[error("Method not allowed.")]
+    MethodNotAllowed,
+    #[error("Request body is too large.")]
+    PayloadTooLarge,
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("Request was throttled. Expected available in {retry_after_s} seconds.")]
+    RateLimited { retry_after_s: u64 },
+    #[error("{0}")]
+    Unavailable(&'static str),
+    #[error("A server error occurred.")]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// The body of every error response.
+#[derive(Debug, Object)]
+pub struct ErrorBody {
+    /// Machine-readable: `token_not_valid`, `no_active_account`, `invalid`, `permission_denied`, ...
+    pub code: String,
+    /// Human-readable, safe to show.
+    pub detail: String,
+    /// Per-field messages, on 400 only.
+    #[oai(skip_serializing_if_is_none)]
+    pub fields: Option<BTreeMap<String, Vec<String>>>,
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotAuthenticated | ApiError::TokenNotValid | ApiError::NoActiveAccount => {
+                StatusCode::UNAUTHORIZED
+            }
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid",
+            ApiError::Malformed(_) => "parse_error",
+            ApiError::NotAuthenticated => "not_authenticated",
+            ApiError::TokenNotValid => "token_not_valid",
+            ApiError::NoActiveAccount => "no_active_account",
+            ApiError::Forbidden(_) => "permission_denied",
+            ApiError::NotFound => "not_found",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::RateLimited { .. } => "throttled",
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Unexpected(_) => "server_error",
+        }
+    }
+
+    pub fn forbidden() -> Self {
+        ApiError::Forbidden("You do not have permission to perform this action.")
+    }
+
+    /// Turns any error poem or poem-openapi raised (bad JSON, wrong content type, missing bearer,
+    /// unknown route) into our JSON shape, keeping its status. Installed with `catch_all_error`.
+    pub async fn from_poem(err: poem::Error) -> Response {
+        if err.is::<ApiError>() {
+            return err.into_response();
+        }
+        let api_error = match err.status() {
+            StatusCode::BAD_REQUEST => ApiError::Malformed(err.to_string()),
+            StatusCode::UNAUTHORIZED => ApiError::NotAuthenticated,
+            StatusCode::FORBIDDEN => ApiError::forbidden(),
+            StatusCode::NOT_FOUND => ApiError::NotFound,
+            StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(err.to_string()),
+            _ => ApiError::Unexpected(anyhow::anyhow!("{err}")),
+        };
+        api_error.as_response()
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        let fields = match self {
+            ApiError::Invalid(fields) => Some(fields.clone().into_map()),
+            _ => None,
+        };
+        if let ApiError::Unexpected(cause) = self {
+            tracing::error!(error = format!("{cause:#}"), "unexpected error");
+        }
+        let body = ErrorBody {
+            code: self.code().to_owned(),
+            detail: self.to_string(),
+            fields,
+        };
+        let mut response = poem_openapi::payload::Json(body)
+            .with_status(self.status())
+            .into_response();
+        let headers = response.headers_mut();
+        match self {
+            ApiError::NotAuthenticated | ApiError::TokenNotValid | ApiError::NoActiveAccount => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="api", error="invalid_token""#),
+                );
+            }
+            ApiError::RateLimited { retry_after_s } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::Invalid(errors)
+    }
+}
+
+impl From<crate::domain::FieldError> for ApiError {
+    fn from(error: crate::domain::FieldError) -> Self {
+        ApiError::Invalid(error.into())
+    }
+}
+
+/// Every operation may answer with these; each is documented with the [`ErrorBody`] schema.
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let statuses: [(u16, &'static str); 8] = [
+            (400, "Invalid input: `fields` says which and why"),
+            (401, "Missing, invalid or expired credentials"),
+            (403, "Authenticated, but not allowed"),
+            (404, "No such resource"),
+            (413, "Request body over the configured limit"),
+            (415, "Body is not JSON, urlencoded or multipart form data"),
+            (429, "Rate limited: see Retry-After"),
+            (503, "A backing store is unreachable; retry later"),
+        ];
+        MetaResponses {
+            responses: statuses
+                .into_iter()
+                .map(|(status, description)| MetaResponse {
+                    description,
+                    status: Some(status),
+                    status_range: None,
+                    content: vec![MetaMediaType {
+                        content_type: "application/json; charset=utf-8",
+                        schema: ErrorBody::schema_ref(),
+                    }],
+                    headers: vec![],
+                })
+                .collect(),
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+impl From<crate::users::CreateUserError> for ApiError {
+    fn from(error: crate::users::CreateUserError) -> Self {
+        match error {
+            crate::users::CreateUserError::Taken(fields) => ApiError::Invalid(fields),
+            crate::users::CreateUserError::Unexpected(cause) => ApiError::Unexpected(cause),
+        }
+    }
+}

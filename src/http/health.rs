@@ -1,0 +1,67 @@
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
+use sea_orm::DatabaseConnection;
+
+/// Liveness and readiness, for load balancers and orchestrators.
+pub struct HealthApi;
+
+/// What must answer for the service to be ready.
+#[derive(Clone)]
+pub struct Readiness {
+    pub db: DatabaseConnection,
+}
+
+impl Readiness {
+    pub async fn check(&self) -> bool {
+        self.db.ping().await.is_ok()
+    }
+}
+
+#[derive(Tags)]
+enum HealthTags {
+    /// Liveness and readiness probes.
+    Health,
+}
+
+#[derive(Debug, Object)]
+pub struct HealthStatus {
+    /// `ok` or `unavailable`.
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum HealthResponse {
+    /// Serving.
+    #[oai(status = 200)]
+    Ok(Json<HealthStatus>),
+    /// A backing store is unreachable.
+    #[oai(status = 503)]
+    Unavailable(Json<HealthStatus>),
+}
+
+fn status(ok: bool) -> HealthResponse {
+    if ok {
+        HealthResponse::Ok(Json(HealthStatus {
+            status: "ok".into(),
+        }))
+    } else {
+        HealthResponse::Unavailable(Json(HealthStatus {
+            status: "unavailable".into(),
+        }))
+    }
+}
+
+#[OpenApi(tag = "HealthTags::Health")]
+impl HealthApi {
+    /// Liveness: the process answers.
+    #[oai(path = "/healthz/", method = "get", operation_id = "healthz")]
+    async fn healthz(&self) -> HealthResponse {
+        status(true)
+    }
+
+    /// Readiness: the database answers.
+    #[oai(path = "/readyz/", method = "get", operation_id = "readyz")]
+    async fn readyz(&self, readiness: Data<&Readiness>) -> HealthResponse {
+        status(readiness.check().await)
+    }
+}

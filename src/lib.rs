@@ -1,0 +1,32 @@
+//! Tessera: an RS256 token service for djangorestframework-simplejwt clients.
+//!
+//! - [`auth`]: the token service's HTTP API (register, token, me, accounts, JWKS).
+//! - [`cli`], [`commands`]: the `tessera` command line and what each subcommand does.
+//! - [`config`]: settings from defaults, a TOML file, `TESSERA_*` and flags.
+//! - [`db`]: connecting to SQLite or PostgreSQL and migrating.
+//! - [`domain`]: usernames, emails, passwords, roles: valid by construction.
+//! - [`entity`]: sea-orm entities, one per table.
+//! - [`error`]: the JSON error every endpoint answers with.
+//! - [`http`]: multi-format bodies, trailing slashes, body limits, health probes.
+//! - [`keys`]: signing keys, encrypted at rest, published as a JWKS.
+//! - [`refresh`]: where refresh-token state lives.
+//! - [`startup`]: binding and running the services.
+//! - [`telemetry`]: the tracing setup.
+//! - [`token`]: minting and verifying access and refresh tokens.
+//! - [`users`]: creating accounts.
+
+pub mod auth;
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod entity;
+pub mod error;
+pub mod http;
+pub mod keys;
+pub mod refresh;
+pub mod startup;
+pub mod telemetry;
+pub mod token;
+pub mod users;

@@ -1,0 +1,24 @@
+//! `tessera`: parse the command line and settings, set up logging, hand over to the library.
+
+use clap::Parser;
+use tessera::{cli::Cli, commands, config::Settings, telemetry};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match Settings::load(cli.settings) {
+        Ok(settings) => {
+            telemetry::init(&settings.log, std::io::stderr);
+            commands::run(cli.command, settings).await
+        }
+        Err(err) => Err(err),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: an operator reads the cause without a backtrace.
+            eprintln!("tessera: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Building and running the services: bind first (so callers and tests know the port), then run
+//! until the shutdown future completes, draining in-flight requests.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use poem::{
+    EndpointExt, Route, Server,
+    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::Tracing,
+};
+use poem_openapi::OpenApiService;
+
+use crate::{
+    auth::{AccountsApi, AuthState, CaptchaVerifier, PasswordHasher, TokensApi, WellKnownApi},
+    config::Settings,
+    db,
+    error::ApiError,
+    http::{BodyLimit, HealthApi, Readiness, TrailingSlash},
+    keys::{KeyCipher, KeyStore, SharedKeyRing},
+    refresh::SqlRefreshStore,
+    token::{TokenIssuer, TokenSettings, TokenVerifier},
+};
+
+/// How long in-flight requests may take to finish once shutdown begins.
+const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Every operation of the token service, in the order of the document.
+pub type AuthApis = (AccountsApi, TokensApi, WellKnownApi, HealthApi);
+
+pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
+    OpenApiService::new(
+        (AccountsApi, TokensApi, WellKnownApi, HealthApi),
+        "Tessera token service",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "RS256 tokens compatible with djangorestframework-simplejwt clients, published as a JWKS.",
+    )
+}
+
+/// The token service, bound and ready to run.
+pub struct AuthApp {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: Arc<AuthState>,
+    max_body_bytes: usize,
+}
+
+impl AuthApp {
+    /// Opens the database (migrating it), loads or makes the signing key, and binds the port.
+    /// `may_generate_secret` lets the quick start create its key secret file.
+    pub async fn build(settings: &Settings, may_generate_secret: bool) -> anyhow::Result<Self> {
+        let key_secret = settings.key_secret(may_generate_secret)?;
+        if settings.database_url.starts_with("sqlite:") {
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!(
+                    "cannot create the data directory {}",
+                    settings.data_dir.display()
+                )
+            })?;
+        }
+        let db = db::connect(&settings.database_url).await?;
+        db::migrate(&db).await?;
+        let ring = KeyStore::new(db.clone(), KeyCipher::new(&key_secret))
+            .load_or_create()
+            .await?;
+        let keys = Arc::new(SharedKeyRing::new(ring));
+
+        let acceptor = TcpListener::bind(settings.auth_listen)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.auth_listen))?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|addr| addr.as_socket_addr().copied())
+            .context("the listener has no TCP address")?;
+        let public_url = settings
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        let token_settings = TokenSettings {
+            issuer: public_url.clone(),
+            audience: settings.audience.clone(),
+            client_id: settings.client_id.clone(),
+        };
+        let hash_cost = settings.hash_cost;
+        let hash_concurrency = settings.hash_concurrency;
+        let hasher =
+            tokio::task::spawn_blocking(move || PasswordHasher::new(hash_cost, hash_concurrency))
+                .await??;
+        let captcha = settings
+            .captcha
+            .as_ref()
+            .map(|captcha| CaptchaVerifier::new(captcha.verify_url.clone(), captcha.secret.clone()))
+            .transpose()?;
+        let state = Arc::new(AuthState {
+            issuer: TokenIssuer::new(keys.clone(), token_settings.clone(), settings.lifetimes),
+            verifier: TokenVerifier::new(keys.clone(), &token_settings),
+            refresh_store: Arc::new(SqlRefreshStore::new(db.clone())),
+            keys,
+            db,
+            hasher,
+            registration: settings.registration,
+            captcha,
+            jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
+            public_url,
+        });
+        Ok(Self {
+            acceptor,
+            addr,
+            state,
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &Arc<AuthState> {
+        &self.state
+    }
+
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let api = auth_openapi().server(self.state.public_url.clone());
+        let docs = api.swagger_ui();
+        let spec = api.spec_endpoint();
+        let readiness = Readiness {
+            db: self.state.db.clone(),
+        };
+        let app = Route::new()
+            .at("/openapi.json", spec)
+            .nest("/docs", docs)
+            .nest("/", api)
+            .with(BodyLimit {
+                max_bytes: self.max_body_bytes,
+            })
+            .with(TrailingSlash)
+            .data(self.state)
+            .data(readiness)
+            .with(Tracing)
+            .catch_all_error(ApiError::from_poem);
+        tracing::info!(address = %self.addr, "token service listening");
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
+            .await
+    }
+}
