@@ -3,7 +3,10 @@
 use std::time::Duration;
 
 use migrations::{Migrator, MigratorTrait};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -24,8 +27,28 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .map_err(|err| anyhow::anyhow!("cannot open the database: {err}"))
 }
 
+/// Applies pending migrations. Instances that start together on one database take turns:
+/// the whole run is one transaction that first takes a lock (an advisory lock on PostgreSQL,
+/// the write lock on SQLite), so the second finds the work done instead of racing it.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
-    Migrator::up(db, None)
+    let failed = |err: DbErr| anyhow::anyhow!("cannot apply database migrations: {err}");
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
         .await
-        .map_err(|err| anyhow::anyhow!("cannot apply database migrations: {err}"))
+        .map_err(failed)?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        txn.execute_unprepared(&format!(
+            "SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"
+        ))
+        .await
+        .map_err(failed)?;
+    }
+    Migrator::up(&txn, None).await.map_err(failed)?;
+    txn.commit().await.map_err(failed)
 }
+
+/// Any constant unique to Tessera among the advisory locks on one PostgreSQL server.
+const MIGRATION_LOCK_ID: i64 = 0x7e55_e7a0;

@@ -1,0 +1,32 @@
+//! The raw argon2id rate on this machine: the ceiling for the login endpoint.
+//! `cargo bench --bench password_hash`
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tessera::{
+    auth::{HashCost, PasswordHasher},
+    domain::Password,
+};
+
+fn hash_and_verify(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let hasher = PasswordHasher::new(HashCost::default(), 1).unwrap();
+    let password = || Password::unchecked_for_login("correct horse battery staple".into());
+    let stored = runtime.block_on(hasher.hash(password())).unwrap();
+
+    let mut group = c.benchmark_group("argon2id m=19456 t=2 p=1");
+    group.sample_size(30);
+    group.bench_function("hash", |b| {
+        b.iter(|| runtime.block_on(hasher.hash(password())).unwrap())
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(hasher.verify(password(), Some(stored.clone())))
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hash_and_verify);
+criterion_main!(benches);

@@ -1,0 +1,347 @@
+//! One real server per test, on a random port, over real storage: a SQLite file in a temp dir,
+//! or a fresh PostgreSQL database. A server that cannot be reached fails the test and says how
+//! to start it; no test is skipped.
+
+use std::{
+    io::Write,
+    sync::{Arc, LazyLock, Mutex},
+};
+
+use reqwest::{Response, StatusCode};
+use sea_orm::ConnectionTrait;
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tessera::{
+    auth::AuthState,
+    config::{KeySecretSource, Settings, SettingsArgs},
+    domain::{Password, Role, Username},
+    keys::KeySecret,
+    startup::AuthApp,
+    users::{self, NewUser},
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL: `on_both_backends!(name, ...)` for
+/// each `async fn name(backend: Backend)` in the calling module.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}
+
+/// Everything every test process logged; the secrets test reads it.
+pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
+    let sink = Arc::new(Mutex::new(Vec::new()));
+    let writer = CapturedLogs(sink.clone());
+    // TEST_LOG=1 also prints them.
+    let filter = std::env::var("TEST_LOG_FILTER").unwrap_or_else(|_| "debug".into());
+    tessera::telemetry::init(&filter, move || writer.clone());
+    sink
+});
+
+#[derive(Clone)]
+struct CapturedLogs(Arc<Mutex<Vec<u8>>>);
+
+impl Write for CapturedLogs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if std::env::var_os("TEST_LOG").is_some() {
+            std::io::stderr().write_all(buf)?;
+        }
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// A database of the test's own, dropped with it.
+pub struct TestDatabase {
+    pub url: String,
+    _dir: Option<TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("creating a temp dir");
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    dir.path().join("tessera.db").display()
+                );
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = std::env::var("TESSERA_TEST_DATABASE_URL")
+                    .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+                let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+                let admin = sea_orm::Database::connect(&admin_url).await.unwrap_or_else(|err| {
+                    panic!(
+                        "PostgreSQL is not reachable at {admin_url} ({err}). Start it with \
+                         `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start`, \
+                         or point TESSERA_TEST_DATABASE_URL at a server where this user may CREATE DATABASE."
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!(r#"CREATE DATABASE "{name}""#))
+                    .await
+                    .expect("creating the test database");
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .unwrap_or(&admin_url);
+                Self {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    postgres: Some((admin_url, name)),
+                }
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some((admin_url, name)) = self.postgres.take() {
+            // Drop runs outside async code: a short-lived runtime of its own does the cleanup.
+            let _ = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                runtime.block_on(async {
+                    if let Ok(admin) = sea_orm::Database::connect(&admin_url).await {
+                        let _ = admin
+                            .execute_unprepared(&format!(
+                                r#"DROP DATABASE IF EXISTS "{name}" WITH (FORCE)"#
+                            ))
+                            .await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: Arc<AuthState>,
+    pub settings: Settings,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+/// Settings for a test server: random port, its own database, a fixed key secret.
+pub fn test_settings(database: &TestDatabase) -> Settings {
+    let mut settings = Settings::load(SettingsArgs::default()).expect("default settings");
+    settings.database_url = database.url.clone();
+    settings.auth_listen = "127.0.0.1:0".parse().unwrap();
+    settings.key_secret = KeySecretSource::Given(KeySecret::generate());
+    settings.hash_concurrency = 2;
+    settings
+}
+
+impl TestApp {
+    pub async fn spawn(database: &TestDatabase) -> Self {
+        Self::spawn_with(test_settings(database)).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> Self {
+        LazyLock::force(&LOGS);
+        let app = AuthApp::build(&settings, false)
+            .await
+            .expect("building the token service");
+        let address = format!("http://{}", app.addr());
+        let state = app.state().clone();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            state,
+            settings,
+            shutdown: Some(shutdown),
+            server: Some(server),
+        }
+    }
+
+    /// Stops accepting, finishes in-flight requests and waits for the server to end.
+    pub async fn stop(mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server task").expect("server ran");
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn post_register(&self, body: &Value) -> Response {
+        self.post_json("/auth/register/", body).await
+    }
+
+    pub async fn post_token(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/auth/token/",
+            &json!({"username": username, "password": password}),
+        )
+        .await
+    }
+
+    pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get_me(&self, token: &str) -> Response {
+        self.get_with_bearer("/auth/me/", token).await
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.json().await.expect("JSON body")
+    }
+
+    /// Creates an account the way `tessera users create` does and logs it in.
+    pub async fn create_user(&self, role: Role) -> TestUser {
+        let username = format!(
+            "{}-{}",
+            role,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        let password = format!("Pw-{}", uuid::Uuid::new_v4().simple());
+        let hash = self
+            .state
+            .hasher
+            .hash(Password::unchecked_for_login(password.clone()))
+            .await
+            .unwrap();
+        let new_user = NewUser {
+            username: Username::parse(&username).unwrap(),
+            email: None,
+            gst_no: None,
+            role,
+            is_active: true,
+        };
+        let created = users::insert(&self.state.db, new_user, hash).await.unwrap();
+        let tokens: Value = self
+            .post_token(&username, &password)
+            .await
+            .json()
+            .await
+            .unwrap();
+        TestUser {
+            id: created.id,
+            username,
+            password,
+            access: tokens["access"].as_str().expect("access token").to_owned(),
+            refresh: tokens["refresh"]
+                .as_str()
+                .expect("refresh token")
+                .to_owned(),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+pub struct TestUser {
+    pub id: i64,
+    pub username: String,
+    pub password: String,
+    pub access: String,
+    pub refresh: String,
+}
+
+/// A registration body that passes every rule, with a unique username and email.
+pub fn valid_registration() -> Value {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..10];
+    json!({
+        "username": format!("user{tag}"),
+        "email": format!("user{tag}@example.com"),
+        "password": "Bx7#mq2Lz9Vw",
+        "password2": "Bx7#mq2Lz9Vw",
+        "gst_no": "gst12345",
+    })
+}
+
+/// Status and JSON body, asserting the body is JSON.
+pub async fn status_and_json(response: Response) -> (StatusCode, Value) {
+    let status = response.status();
+    let body = response.json().await.expect("JSON body");
+    (status, body)
+}
+
+/// Decodes a JWT's header and claims without verifying, to look at what was issued.
+pub fn peek(token: &str) -> (Value, Value) {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let mut parts = token.split('.');
+    let mut decode = || -> Value {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts.next().unwrap()).unwrap()).unwrap()
+    };
+    let header = decode();
+    let claims = decode();
+    (header, claims)
+}

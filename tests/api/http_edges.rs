@@ -1,0 +1,161 @@
+use reqwest::StatusCode;
+use serde_json::json;
+use tessera::domain::Role;
+
+use crate::helpers::{Backend, TestApp, TestDatabase, status_and_json};
+
+async fn sqlite_app() -> (TestDatabase, TestApp) {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    (db, app)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_path_works_with_and_without_its_trailing_slash() {
+    let (_db, app) = sqlite_app().await;
+    let user = app.create_user(Role::Customer).await;
+    for path in ["/auth/me", "/auth/me/"] {
+        assert_eq!(
+            app.get_me_at(path, &user.access).await,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    for path in ["/auth/token", "/auth/token/"] {
+        let response = app
+            .post_json(
+                path,
+                &json!({"username": user.username, "password": user.password}),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+    for path in [
+        "/healthz",
+        "/healthz/",
+        "/readyz/",
+        "/.well-known/jwks.json",
+        "/openapi.json",
+        "/docs",
+        "/docs/",
+    ] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_over_the_limit_get_413_with_or_without_a_content_length() {
+    let (_db, app) = sqlite_app().await;
+    let big = format!(
+        r#"{{"username": "{}", "password": "x"}}"#,
+        "a".repeat(2 * 1024 * 1024)
+    );
+
+    let declared = app
+        .client
+        .post(app.url("/auth/token/"))
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    let chunks: Vec<Result<String, std::io::Error>> = big
+        .as_bytes()
+        .chunks(64 * 1024)
+        .map(|c| Ok(String::from_utf8_lossy(c).into_owned()))
+        .collect();
+    let streamed = app
+        .client
+        .post(app.url("/auth/token/"))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+            chunks,
+        )))
+        .send()
+        .await
+        .unwrap();
+
+    for response in [declared, streamed] {
+        let (status, error) = status_and_json(response).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(error["code"], "payload_too_large");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_malformed_and_misrouted_requests_get_json_errors() {
+    let (_db, app) = sqlite_app().await;
+    let cases = [
+        (
+            app.client
+                .post(app.url("/auth/token/"))
+                .header("content-type", "text/plain")
+                .body("hi"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            app.client
+                .post(app.url("/auth/token/"))
+                .body("no content type"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            app.client
+                .post(app.url("/auth/token/"))
+                .header("content-type", "application/json")
+                .body("{\"username\":"),
+            StatusCode::BAD_REQUEST,
+            "parse_error",
+        ),
+        (
+            app.client
+                .post(app.url("/auth/token/"))
+                .header("content-type", "application/json")
+                .body("[1,2]"),
+            StatusCode::BAD_REQUEST,
+            "parse_error",
+        ),
+        (
+            app.client
+                .post(app.url("/auth/token/"))
+                .json(&json!({"username": 5, "password": "x"})),
+            StatusCode::BAD_REQUEST,
+            "parse_error",
+        ),
+        (
+            app.client.get(app.url("/no/such/route/")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            app.client.get(app.url("/auth/token/")),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (request, expected_status, expected_code) in cases {
+        let (status, error) = status_and_json(request.send().await.unwrap()).await;
+        assert_eq!(
+            (status, error["code"].as_str().unwrap()),
+            (expected_status, expected_code),
+            "{error}"
+        );
+        assert!(error["detail"].is_string());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_readiness_answer_while_the_database_does() {
+    let (_db, app) = sqlite_app().await;
+    assert_eq!(app.get_json("/healthz").await, json!({"status": "ok"}));
+    assert_eq!(app.get_json("/readyz").await, json!({"status": "ok"}));
+}
+
+impl TestApp {
+    async fn get_me_at(&self, path: &str, token: &str) -> StatusCode {
+        self.get_with_bearer(path, token).await.status()
+    }
+}

@@ -1,0 +1,13 @@
+//! The token service over HTTP, on real storage. One binary; each file is one endpoint group.
+
+mod helpers;
+
+mod accounts;
+mod captcha;
+mod forgery;
+mod http_edges;
+mod jwks;
+mod openapi_drift;
+mod register;
+mod secrets;
+mod token;

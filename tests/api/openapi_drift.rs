@@ -1,0 +1,59 @@
+use serde_json::Value;
+
+/// `openapi/auth.json` is what `tessera openapi auth --out openapi/auth.json` writes today.
+#[test]
+fn the_committed_auth_document_matches_the_code() {
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/auth.json"))
+            .expect("openapi/auth.json exists");
+    let generated = tessera::startup::auth_openapi().spec();
+    assert!(
+        committed.trim() == generated.trim(),
+        "openapi/auth.json is stale: run `cargo run -- openapi auth --out openapi/auth.json`"
+    );
+}
+
+#[test]
+fn every_operation_has_an_operation_id_and_documents_its_errors() {
+    let document: Value = serde_json::from_str(&tessera::startup::auth_openapi().spec()).unwrap();
+    let mut operation_ids = Vec::new();
+    for (path, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let id = operation["operationId"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+            operation_ids.push(id.to_owned());
+            let responses = operation["responses"].as_object().unwrap();
+            if operation.get("security").is_some() {
+                assert!(
+                    responses.contains_key("401"),
+                    "{method} {path} does not document 401"
+                );
+            }
+            if method == "post" {
+                assert!(
+                    responses.contains_key("400") && responses.contains_key("415"),
+                    "{method} {path}"
+                );
+                let content = operation["requestBody"]["content"].as_object().unwrap();
+                for content_type in [
+                    "application/json",
+                    "application/x-www-form-urlencoded",
+                    "multipart/form-data",
+                ] {
+                    assert!(
+                        content.contains_key(content_type),
+                        "{method} {path} lacks {content_type}"
+                    );
+                }
+            }
+        }
+    }
+    let unique: std::collections::HashSet<_> = operation_ids.iter().collect();
+    assert_eq!(
+        unique.len(),
+        operation_ids.len(),
+        "duplicate operationIds: {operation_ids:?}"
+    );
+    assert!(document["components"]["securitySchemes"]["BearerAuth"]["scheme"] == "bearer");
+}
