@@ -203,6 +203,16 @@ impl ApiResponse for ApiError {
     }
 }
 
+impl From<crate::auth::HashError> for ApiError {
+    fn from(error: crate::auth::HashError) -> Self {
+        match error {
+            // Every hashing slot stayed busy: a login flood. Come back shortly.
+            crate::auth::HashError::Busy => ApiError::RateLimited { retry_after_s: 1 },
+            crate::auth::HashError::Failed(cause) => ApiError::Unexpected(cause),
+        }
+    }
+}
+
 impl From<crate::users::CreateUserError> for ApiError {
     fn from(error: crate::users::CreateUserError) -> Self {
         match error {

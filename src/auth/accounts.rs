@@ -11,7 +11,7 @@ use crate::{
     domain::{Email, FieldError, FieldErrors, GstNo, Password, Role, Username},
     entity::user,
     error::ApiError,
-    http::{AnyBody, DocumentedInput, lenient_bool},
+    http::{AnyBody, DocumentedInput, lenient_bool, lenient_string},
     token::Subject,
     users::{self, NewUser},
 };
@@ -47,21 +47,29 @@ pub struct CaptchaRequest {
 
 #[derive(Deserialize)]
 pub struct RegisterInput {
+    #[serde(default, deserialize_with = "lenient_string")]
     username: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     email: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     password: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     password2: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     gst_no: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     role: Option<String>,
     #[serde(default, deserialize_with = "lenient_bool")]
     is_active: Option<bool>,
     captcha: Option<CaptchaInput>,
+    #[serde(default, deserialize_with = "lenient_string")]
     captcha_response: Option<String>,
 }
 
 /// seed 000 sends `captcha: {secret, response}`; the client's secret is never used.
 #[derive(Deserialize)]
 struct CaptchaInput {
+    #[serde(default, deserialize_with = "lenient_string")]
     response: Option<String>,
 }
 
@@ -102,7 +110,9 @@ impl From<user::Model> for UserProfile {
 pub struct Registered {
     #[oai(flatten)]
     pub user: UserProfile,
-    /// Present when the new account is active.
+    /// Present when the new account is active (absent, too, if the session store was down:
+    /// the account exists, and `/auth/token/` gives its tokens once the store is back).
+    #[oai(skip_serializing_if_is_none)]
     pub tokens: Option<TokenPair>,
 }
 
@@ -244,17 +254,25 @@ impl AuthState {
     }
 
     /// Staff and admin accounts are made only by an admin.
-    fn check_may_grant(&self, role: Role, req: &Request) -> Result<(), ApiError> {
+    /// The caller must be an admin now, by the database, not only by the token's claim: an
+    /// admin demoted or deactivated a minute ago holds a token that still says `admin`.
+    async fn check_may_grant(&self, role: Role, req: &Request) -> Result<(), ApiError> {
         if !role.is_privileged() {
             return Ok(());
         }
-        let caller_is_admin = req
+        let claims = req
             .headers()
             .get(poem::http::header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.strip_prefix("Bearer "))
-            .and_then(|token| self.verifier.verify_access(token.trim()).ok())
-            .is_some_and(|claims| claims.role == Role::Admin);
+            .and_then(|token| self.verifier.verify_access(token.trim()).ok());
+        let caller_is_admin = match claims {
+            Some(claims) if claims.role == Role::Admin => self
+                .load_caller(&claims)
+                .await
+                .is_ok_and(|caller| caller.role == Role::Admin.as_str()),
+            _ => false,
+        };
         if caller_is_admin {
             Ok(())
         } else {
@@ -294,7 +312,7 @@ impl AccountsApi {
         let AnyBody(input) = body;
         let registration = state.parse_registration(input)?;
         let role = registration.user.role;
-        state.check_may_grant(role, req)?;
+        state.check_may_grant(role, req).await?;
         state
             .check_captcha(registration.captcha_response.as_deref(), req)
             .await?;
@@ -304,7 +322,11 @@ impl AccountsApi {
         tracing::info!(user_id = created.id, %role, "account registered");
         let tokens = if created.is_active {
             let subject = Subject::account(created.id, &created.username, role);
-            Some(state.issue_pair(&subject).await?)
+            match state.issue_pair(&subject).await {
+                Ok(pair) => Some(pair),
+                Err(ApiError::Unavailable(_)) => None,
+                Err(other) => return Err(other),
+            }
         } else {
             None
         };
@@ -346,7 +368,11 @@ impl AccountsApi {
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
     ) -> Result<AccountsResponse, ApiError> {
-        if !auth.0.role.is_privileged() {
+        if auth.0.role == Role::Anonymous {
+            return Err(ApiError::forbidden());
+        }
+        let caller = state.load_caller(&auth.0).await?;
+        if !caller.role.parse::<Role>().is_ok_and(Role::is_privileged) {
             return Err(ApiError::forbidden());
         }
         let page_number = page.0.unwrap_or(1);

@@ -14,7 +14,7 @@ use sea_orm::DatabaseConnection;
 
 pub use accounts::AccountsApi;
 pub use captcha::CaptchaVerifier;
-pub use password::{HashCost, PasswordHasher};
+pub use password::{HashCost, HashError, PasswordHasher};
 pub use tokens::TokensApi;
 pub use well_known::WellKnownApi;
 

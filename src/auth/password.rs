@@ -26,6 +26,18 @@ impl Default for HashCost {
     }
 }
 
+/// How long a request waits for a hashing slot before it is told to come back later: the
+/// queue in front of the hasher stays bounded under a login flood.
+const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("every password hashing slot stayed busy")]
+    Busy,
+    #[error("password hashing failed: {0:#}")]
+    Failed(anyhow::Error),
+}
+
 /// Hashes and verifies passwords on the blocking pool, never on the async runtime.
 pub struct PasswordHasher {
     argon2: Argon2<'static>,
@@ -52,19 +64,39 @@ impl PasswordHasher {
         })
     }
 
-    pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
         let argon2 = self.argon2.clone();
         self.run_blocking(move || {
             argon2
                 .hash_password(password.expose().as_bytes())
                 .map(|hash| hash.to_string())
-                .map_err(|err| anyhow::anyhow!("argon2: {err}"))
+                .map_err(|err| HashError::Failed(anyhow::anyhow!("argon2: {err}")))
         })
         .await?
     }
 
+    /// Whether a stored hash was made with other parameters than today's: it is replaced on the
+    /// next successful login, so old costs do not linger (nor stand out by their timing).
+    pub fn needs_rehash(&self, stored: &str) -> bool {
+        let expected = self.argon2.params();
+        match PasswordHash::new(stored) {
+            Ok(parsed) => {
+                parsed.algorithm.as_str() != "argon2id"
+                    || argon2::Params::try_from(&parsed).map_or(true, |params| {
+                        (params.m_cost(), params.t_cost(), params.p_cost())
+                            != (expected.m_cost(), expected.t_cost(), expected.p_cost())
+                    })
+            }
+            Err(_) => true,
+        }
+    }
+
     /// `stored` is `None` for an unknown user: the dummy hash is checked and `false` returned.
-    pub async fn verify(&self, password: Password, stored: Option<String>) -> anyhow::Result<bool> {
+    pub async fn verify(
+        &self,
+        password: Password,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         let argon2 = self.argon2.clone();
         let known = stored.is_some();
         let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
@@ -79,13 +111,24 @@ impl PasswordHasher {
         Ok(known && matches)
     }
 
+    /// The permit moves into the blocking task: if the request is cancelled (client gone), the
+    /// hash still runs to its end, and the permit must stay taken until it does, or abandoned
+    /// hashes would pile up past the limit.
     async fn run_blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
-        let _permit = self.permits.acquire().await?;
+    ) -> Result<T, HashError> {
+        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| HashError::Busy)?
+            .map_err(|err| HashError::Failed(err.into()))?;
         let span = tracing::Span::current();
-        Ok(tokio::task::spawn_blocking(move || span.in_scope(work)).await?)
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            span.in_scope(work)
+        })
+        .await
+        .map_err(|err| HashError::Failed(err.into()))
     }
 }
 
@@ -126,6 +169,49 @@ mod tests {
                 .await
                 .unwrap()
         );
+    }
+
+    #[tokio::test]
+    async fn hashes_made_with_other_parameters_need_a_rehash() {
+        let hasher = hasher();
+        let current = hasher.hash(password("s3cret-horse")).await.unwrap();
+        let cheaper = PasswordHasher::new(
+            HashCost {
+                memory_kib: 8192,
+                iterations: 1,
+                parallelism: 1,
+            },
+            1,
+        )
+        .unwrap()
+        .hash(password("s3cret-horse"))
+        .await
+        .unwrap();
+        assert!(!hasher.needs_rehash(&current));
+        assert!(hasher.needs_rehash(&cheaper));
+        assert!(hasher.needs_rehash("pbkdf2_sha256$600000$salt$hash"));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_request_keeps_its_permit_until_the_hash_ends() {
+        let hasher = Arc::new(PasswordHasher::new(HashCost::default(), 1).unwrap());
+        let abandoned = tokio::spawn({
+            let hasher = hasher.clone();
+            async move { hasher.hash(password("abandoned")).await }
+        });
+        tokio::task::yield_now().await;
+        while hasher.permits.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        abandoned.abort();
+        let _ = abandoned.await;
+        assert_eq!(
+            hasher.permits.available_permits(),
+            0,
+            "the running hash still holds the permit"
+        );
+        hasher.hash(password("next")).await.unwrap();
+        assert_eq!(hasher.permits.available_permits(), 1);
     }
 
     #[tokio::test]

@@ -9,10 +9,10 @@ use serde::Deserialize;
 
 use super::{AuthState, AuthTags};
 use crate::{
-    domain::{FieldError, FieldErrors, Password, Role},
+    domain::{FieldError, FieldErrors, Password, Role, Username, password},
     entity::user,
     error::ApiError,
-    http::{AnyBody, DocumentedInput},
+    http::{AnyBody, DocumentedInput, lenient_string},
     refresh::RefreshRecord,
     token::Subject,
 };
@@ -28,7 +28,9 @@ pub struct ObtainRequest {
 
 #[derive(Deserialize)]
 pub struct ObtainInput {
+    #[serde(default, deserialize_with = "lenient_string")]
     username: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
     password: Option<String>,
 }
 
@@ -85,18 +87,20 @@ impl TokensApi {
         let (Some(username), Some(password)) = (username, password) else {
             return Err(errors.into());
         };
+        if password.chars().count() > password::MAX_LENGTH {
+            // No account has such a password: refused before any lookup or hashing.
+            return Err(ApiError::NoActiveAccount);
+        }
         let account = user::Entity::find()
-            .filter(user::Column::Username.eq(&username))
+            .filter(user::Column::Username.eq(Username::normalize(&username)))
             .one(&state.db)
             .await
             .map_err(|err| anyhow::anyhow!(err).context("looking up the account to log in"))?;
         let stored_hash = account
             .as_ref()
             .map(|account| account.password_hash.clone());
-        let password_ok = state
-            .hasher
-            .verify(Password::unchecked_for_login(password), stored_hash)
-            .await?;
+        let password = Password::unchecked_for_login(password);
+        let password_ok = state.hasher.verify(password.clone(), stored_hash).await?;
         let account = match account {
             Some(account) if password_ok && account.is_active => account,
             _ => {
@@ -109,12 +113,16 @@ impl TokensApi {
             .parse()
             .map_err(|_| anyhow::anyhow!("account {} has an unknown role", account.id))?;
         let subject = Subject::account(account.id, &account.username, role);
-        let mut last_login = account.into_active_model();
-        last_login.last_login = Set(Some(chrono::Utc::now()));
-        last_login
+        let rehash = state.hasher.needs_rehash(&account.password_hash);
+        let mut login = account.into_active_model();
+        login.last_login = Set(Some(chrono::Utc::now()));
+        if rehash {
+            login.password_hash = Set(state.hasher.hash(password).await?);
+        }
+        login
             .update(&state.db)
             .await
-            .map_err(|err| anyhow::anyhow!(err).context("recording last_login"))?;
+            .map_err(|err| anyhow::anyhow!(err).context("recording the login"))?;
         Ok(ObtainResponse::Ok(Json(state.issue_pair(&subject).await?)))
     }
 }

@@ -15,17 +15,17 @@ pub enum JwksResponse {
     Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
 }
 
-/// The OpenID Provider Metadata fields that apply to a token service without an authorize endpoint.
+/// Where the issuer's keys and endpoints are. `issuer` and `jwks_uri` keep their OpenID
+/// Connect Discovery meaning (what PyJWT, jose and gateways read); Tessera is not an OpenID
+/// provider, so it claims none of the fields about ID tokens or authorization flows.
 #[derive(Debug, Object)]
 pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
+    /// simplejwt's obtain-pair endpoint (username and password, not an OAuth grant).
     pub token_endpoint: String,
-    pub registration_endpoint: String,
-    pub grant_types_supported: Vec<String>,
-    pub token_endpoint_auth_methods_supported: Vec<String>,
-    pub id_token_signing_alg_values_supported: Vec<String>,
-    pub subject_types_supported: Vec<String>,
+    /// Always `["RS256"]`.
+    pub access_token_signing_alg_values_supported: Vec<String>,
 }
 
 #[derive(ApiResponse)]
@@ -61,16 +61,11 @@ impl WellKnownApi {
     )]
     async fn openid_configuration(&self, state: Data<&Arc<AuthState>>) -> DiscoveryResponse {
         let base = &state.public_url;
-        let strings = |values: &[&str]| values.iter().map(|v| v.to_string()).collect();
         DiscoveryResponse::Ok(Json(Discovery {
             issuer: base.clone(),
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             token_endpoint: format!("{base}/auth/token/"),
-            registration_endpoint: format!("{base}/auth/register/"),
-            grant_types_supported: strings(&["password", "refresh_token"]),
-            token_endpoint_auth_methods_supported: strings(&["none"]),
-            id_token_signing_alg_values_supported: strings(&["RS256"]),
-            subject_types_supported: strings(&["public"]),
+            access_token_signing_alg_values_supported: vec!["RS256".into()],
         }))
     }
 }

@@ -3,7 +3,7 @@
 mod email;
 mod field_error;
 mod gst_no;
-mod password;
+pub mod password;
 mod role;
 mod username;
 

@@ -11,6 +11,8 @@ static COMMON_PASSWORDS: LazyLock<HashSet<&'static str>> =
     LazyLock::new(|| include_str!("common-passwords.txt").lines().collect());
 
 const MIN_LENGTH: usize = 8;
+/// Far beyond any passphrase; keeps hostile megabyte "passwords" out of the hash queue.
+pub const MAX_LENGTH: usize = 4096;
 /// Django's `UserAttributeSimilarityValidator.DEFAULT_MAX_SIMILARITY`.
 const MAX_SIMILARITY: f64 = 0.7;
 
@@ -38,6 +40,11 @@ impl Password {
                 "This password is too short. It must contain at least {MIN_LENGTH} characters."
             )));
         }
+        if raw.chars().count() > MAX_LENGTH {
+            errors.push(error(format!(
+                "Ensure this field has no more than {MAX_LENGTH} characters."
+            )));
+        }
         if COMMON_PASSWORDS.contains(lowered.trim()) {
             errors.push(error("This password is too common."));
         }
@@ -51,7 +58,7 @@ impl Password {
         }
     }
 
-    /// For checking a login attempt, where no policy applies.
+    /// For checking a login attempt, where no policy applies (callers refuse over-long input).
     pub fn unchecked_for_login(raw: String) -> Self {
         Self(raw)
     }

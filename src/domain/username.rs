@@ -1,11 +1,20 @@
 use super::FieldError;
 
-/// Django's `UnicodeUsernameValidator`: 1 to 150 letters, digits and `@.+-_`.
+use unicode_normalization::UnicodeNormalization;
+
+/// Django's `UnicodeUsernameValidator`: 1 to 150 letters, digits and `@.+-_`, after NFKC
+/// normalisation (Django's `UsernameField`), so `ａｄｍｉｎ` and `admin` are one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Username(String);
 
 impl Username {
+    /// The form a username is stored and looked up in.
+    pub fn normalize(raw: &str) -> String {
+        raw.nfkc().collect()
+    }
+
     pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let raw = &Self::normalize(raw);
         let length = raw.chars().count();
         if length == 0 {
             return Err(FieldError::new("username", "This field may not be blank."));
@@ -44,6 +53,11 @@ mod tests {
         for ok in ["admin", "prince.singh8756@gmail.com", "a+b-c_d", "Zoë", "x"] {
             assert_eq!(Username::parse(ok).unwrap().as_ref(), ok);
         }
+    }
+
+    #[test]
+    fn normalizes_compatibility_characters() {
+        assert_eq!(Username::parse("ａｄｍｉｎ").unwrap().as_ref(), "admin");
     }
 
     #[test]

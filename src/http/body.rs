@@ -115,6 +115,22 @@ fn text_fields(pairs: Vec<(String, String)>) -> Value {
     )
 }
 
+/// DRF's `CharField`: text, or a number or boolean taken as its text (`"gst_no": 12345`).
+/// The error never quotes the value, which may be a password.
+pub fn lenient_string<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(Value::Bool(b)) => Ok(Some(if b { "True" } else { "False" }.to_owned())),
+        Some(_) => Err(serde::de::Error::custom(
+            "a text field was given a list or an object",
+        )),
+    }
+}
+
 /// DRF's `BooleanField`: `true`/`false`, and from forms `1`/`0`, `yes`/`no`, `on`/`off`.
 pub fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
     let value = Option::<Value>::deserialize(deserializer)?;

@@ -5,6 +5,6 @@ mod body;
 mod health;
 mod middleware;
 
-pub use body::{AnyBody, DocumentedInput, lenient_bool};
+pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
 pub use middleware::{BodyLimit, TrailingSlash};

@@ -51,6 +51,18 @@ impl KeyStore {
     pub async fn load(&self) -> Result<KeyRing, KeyStoreError> {
         let now = Utc::now();
         let rows = self.published().await?;
+        // The kid is bound to the encrypted private key (it is the AAD); the public half must
+        // match it, so a row whose n/e were swapped cannot publish a key of someone else's.
+        if let Some(row) = rows
+            .iter()
+            .find(|row| super::thumbprint(&row.n, &row.e) != row.kid)
+        {
+            return Err(anyhow::anyhow!(
+                "signing key {} does not match its stored public key",
+                row.kid
+            )
+            .into());
+        }
         let active_row = rows
             .iter()
             .filter(|row| row.signs_from <= now)
@@ -124,7 +136,9 @@ impl KeyStore {
             n: Set(row.n),
             e: Set(row.e),
             created_at: Set(now),
-            signs_from: Set(now),
+            // The bootstrap key signs at once on every instance, whatever its clock says:
+            // there is nothing to pre-publish it to yet.
+            signs_from: Set(chrono::DateTime::UNIX_EPOCH),
             retires_at: Set(None),
         };
         let result = signing_key::Entity::insert(model)

@@ -121,7 +121,7 @@ async fn unsupported_malformed_and_misrouted_requests_get_json_errors() {
         (
             app.client
                 .post(app.url("/auth/token/"))
-                .json(&json!({"username": 5, "password": "x"})),
+                .json(&json!({"username": {"nested": 5}, "password": "x"})),
             StatusCode::BAD_REQUEST,
             "parse_error",
         ),

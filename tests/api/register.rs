@@ -18,6 +18,7 @@ on_both_backends!(
     register_with_mismatched_password2_is_a_400,
     register_of_staff_or_admin_needs_an_admins_token,
     register_of_an_inactive_account_gives_no_tokens_and_no_login,
+    a_demoted_admins_token_no_longer_grants_roles_or_lists_accounts,
     concurrent_registrations_of_one_username_create_one_account,
 );
 
@@ -229,6 +230,35 @@ async fn register_of_staff_or_admin_needs_an_admins_token(backend: Backend) {
         register_as("customer", None).await.status(),
         StatusCode::CREATED
     );
+}
+
+async fn a_demoted_admins_token_no_longer_grants_roles_or_lists_accounts(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let admin = app.create_user(Role::Admin).await;
+    let mut demoted = tessera::entity::user::ActiveModel {
+        id: sea_orm::ActiveValue::Unchanged(admin.id),
+        ..Default::default()
+    };
+    demoted.role = sea_orm::ActiveValue::Set("customer".into());
+    sea_orm::ActiveModelTrait::update(demoted, &app.state.db)
+        .await
+        .unwrap();
+    let mut body = valid_registration();
+    body["role"] = json!("admin");
+
+    let escalation = app
+        .client
+        .post(app.url("/auth/register/"))
+        .bearer_auth(&admin.access)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let listing = app.get_with_bearer("/auth/accounts/", &admin.access).await;
+
+    assert_eq!(escalation.status(), StatusCode::FORBIDDEN);
+    assert_eq!(listing.status(), StatusCode::FORBIDDEN);
 }
 
 async fn register_of_an_inactive_account_gives_no_tokens_and_no_login(backend: Backend) {

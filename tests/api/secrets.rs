@@ -36,8 +36,11 @@ async fn no_secret_reaches_a_response_or_a_log_line() {
     weak["password"] = json!("hunter2hunter2");
     responses.push(app.post_register(&weak).await.text().await.unwrap());
     let mut typo = valid_registration();
-    typo["password"] = json!(12345678);
+    typo["password"] = json!(1234.5678);
     responses.push(app.post_register(&typo).await.text().await.unwrap());
+    let mut wrong_shape = valid_registration();
+    wrong_shape["password"] = json!(["list-shaped-Secret-99"]);
+    responses.push(app.post_register(&wrong_shape).await.text().await.unwrap());
 
     let account = user::Entity::find()
         .filter(user::Column::Username.eq(&username))
@@ -56,6 +59,11 @@ async fn no_secret_reaches_a_response_or_a_log_line() {
     let secrets = [
         ("password", password.clone()),
         ("rejected password", "hunter2hunter2".to_owned()),
+        ("password sent as a number", "1234.5678".to_owned()),
+        (
+            "password sent as a list",
+            "list-shaped-Secret-99".to_owned(),
+        ),
         ("password hash", account.password_hash.clone()),
         (
             "password hash salt",

@@ -15,6 +15,7 @@ on_both_backends!(
     obtain_refuses_wrong_password_unknown_user_and_inactive_account_alike,
     obtain_without_credentials_is_a_400_naming_the_fields,
     obtain_records_last_login,
+    obtain_rehashes_a_password_stored_at_an_old_cost,
 );
 
 async fn obtain_returns_an_rs256_access_token_with_rfc_9068_and_simplejwt_claims(backend: Backend) {
@@ -155,6 +156,63 @@ async fn obtain_without_credentials_is_a_400_naming_the_fields(backend: Backend)
     assert_eq!(
         error["fields"],
         json!({"username": ["This field is required."], "password": ["This field is required."]})
+    );
+}
+
+async fn obtain_rehashes_a_password_stored_at_an_old_cost(backend: Backend) {
+    use sea_orm::{ActiveModelTrait, ActiveValue, EntityTrait};
+    use tessera::{
+        auth::{HashCost, PasswordHasher},
+        domain::Password,
+        entity::user,
+    };
+    let db = TestDatabase::create(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let account = app.create_user(Role::Customer).await;
+    let old_cost = PasswordHasher::new(
+        HashCost {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        },
+        1,
+    )
+    .unwrap();
+    let old_hash = old_cost
+        .hash(Password::unchecked_for_login(account.password.clone()))
+        .await
+        .unwrap();
+    user::ActiveModel {
+        id: ActiveValue::Unchanged(account.id),
+        password_hash: ActiveValue::Set(old_hash.clone()),
+        ..Default::default()
+    }
+    .update(&app.state.db)
+    .await
+    .unwrap();
+
+    assert_eq!(
+        app.post_token(&account.username, &account.password)
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    let stored = user::Entity::find_by_id(account.id)
+        .one(&app.state.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .password_hash;
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
+    assert_eq!(
+        app.post_token(&account.username, &account.password)
+            .await
+            .status(),
+        StatusCode::OK
     );
 }
 
