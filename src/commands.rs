@@ -55,6 +55,12 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn serve(settings: &Settings, quick_start: bool) -> anyhow::Result<()> {
+    if !quick_start && settings.redis_url.is_none() {
+        tracing::warn!(
+            "TESSERA_REDIS_URL is not set: refresh sessions live in the SQL database. \
+             Set it to keep them in Redis, as production deployments should"
+        );
+    }
     let app = AuthApp::build(settings, quick_start).await?;
     app.run(shutdown_signal()).await?;
     Ok(())

@@ -203,6 +203,15 @@ impl ApiResponse for ApiError {
     }
 }
 
+impl From<crate::refresh::StoreUnavailable> for ApiError {
+    /// Fail closed: no refresh, logout or new session is ever answered as a success
+    /// that the store did not record.
+    fn from(error: crate::refresh::StoreUnavailable) -> Self {
+        tracing::warn!(error = %error, "refresh store unavailable");
+        ApiError::Unavailable("The session store is unavailable; try again shortly.")
+    }
+}
+
 impl From<crate::auth::HashError> for ApiError {
     fn from(error: crate::auth::HashError) -> Self {
         match error {

@@ -18,7 +18,7 @@ use crate::{
     error::ApiError,
     http::{BodyLimit, HealthApi, Readiness, TrailingSlash},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
-    refresh::SqlRefreshStore,
+    refresh::{RedisRefreshStore, RefreshStore, SqlRefreshStore},
     token::{TokenIssuer, TokenSettings, TokenVerifier},
 };
 
@@ -95,14 +95,19 @@ impl AuthApp {
             .as_ref()
             .map(|captcha| CaptchaVerifier::new(captcha.verify_url.clone(), captcha.secret.clone()))
             .transpose()?;
+        let refresh_store: Arc<dyn RefreshStore> = match &settings.redis_url {
+            Some(url) => Arc::new(RedisRefreshStore::new(url, &settings.redis_prefix)?),
+            None => Arc::new(SqlRefreshStore::new(db.clone())),
+        };
         let state = Arc::new(AuthState {
             issuer: TokenIssuer::new(keys.clone(), token_settings.clone(), settings.lifetimes),
             verifier: TokenVerifier::new(keys.clone(), &token_settings),
-            refresh_store: Arc::new(SqlRefreshStore::new(db.clone())),
+            refresh_store,
             keys,
             db,
             hasher,
             registration: settings.registration,
+            rotate_refresh_tokens: settings.rotate_refresh_tokens,
             captcha,
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
             public_url,
@@ -132,7 +137,9 @@ impl AuthApp {
         let spec = api.spec_endpoint();
         let readiness = Readiness {
             db: self.state.db.clone(),
+            refresh_store: Some(self.state.refresh_store.clone()),
         };
+        let pruning = tokio::spawn(prune_expired_sessions(self.state.refresh_store.clone()));
         let app = Route::new()
             .at("/openapi.json", spec)
             .nest("/docs", docs)
@@ -146,8 +153,23 @@ impl AuthApp {
             .with(Tracing)
             .catch_all_error(ApiError::from_poem);
         tracing::info!(address = %self.addr, "token service listening");
-        Server::new_with_acceptor(self.acceptor)
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
-            .await
+            .await;
+        pruning.abort();
+        served
+    }
+}
+
+/// The SQL store keeps expired families until they are deleted; Redis expires its own.
+async fn prune_expired_sessions(store: Arc<dyn RefreshStore>) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match store.prune(chrono::Utc::now().timestamp()).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::debug!(pruned, "expired refresh sessions deleted"),
+            Err(err) => tracing::warn!(error = %err, "could not prune expired refresh sessions"),
+        }
     }
 }

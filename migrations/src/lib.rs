@@ -6,7 +6,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_signing_keys;
-mod m20261123_000003_create_refresh_tokens;
+mod m20261123_000003_create_refresh_families;
 
 pub struct Migrator;
 
@@ -16,7 +16,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_signing_keys::Migration),
-            Box::new(m20261123_000003_create_refresh_tokens::Migration),
+            Box::new(m20261123_000003_create_refresh_families::Migration),
         ]
     }
 }

@@ -41,6 +41,8 @@ pub struct AuthState {
     pub refresh_store: Arc<dyn RefreshStore>,
     pub hasher: PasswordHasher,
     pub registration: RegistrationPolicy,
+    /// simplejwt's `ROTATE_REFRESH_TOKENS`: refresh spends the presented token.
+    pub rotate_refresh_tokens: bool,
     pub captcha: Option<CaptchaVerifier>,
     /// Where clients reach this service: the issuer, and the base of `next`/`previous` links.
     pub public_url: String,

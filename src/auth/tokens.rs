@@ -13,8 +13,8 @@ use crate::{
     entity::user,
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
-    refresh::RefreshRecord,
-    token::Subject,
+    refresh::{LiveToken, Rotation},
+    token::{RefreshClaims, Subject},
 };
 
 pub struct TokensApi;
@@ -52,6 +52,73 @@ pub enum ObtainResponse {
     /// Credentials accepted.
     #[oai(status = 200)]
     Ok(Json<TokenPair>),
+}
+
+#[derive(Debug, Object)]
+pub struct RefreshRequest {
+    /// A refresh token from `/auth/token/`, `/auth/register/`, `/auth/token/anonymous/` or
+    /// an earlier refresh.
+    pub refresh: String,
+}
+
+#[derive(Deserialize)]
+pub struct RefreshInput {
+    #[serde(default, deserialize_with = "lenient_string")]
+    refresh: Option<String>,
+}
+
+impl DocumentedInput for RefreshInput {
+    type Schema = RefreshRequest;
+}
+
+impl RefreshInput {
+    fn token(self) -> Result<String, ApiError> {
+        self.refresh
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| FieldError::required("refresh").into())
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct VerifyRequest {
+    /// An access or a refresh token.
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+pub struct VerifyInput {
+    #[serde(default, deserialize_with = "lenient_string")]
+    token: Option<String>,
+}
+
+impl DocumentedInput for VerifyInput {
+    type Schema = VerifyRequest;
+}
+
+/// A new access token, and with rotation on (the default) the refresh token that replaces the
+/// one presented.
+#[derive(Debug, Object)]
+pub struct Refreshed {
+    pub access: String,
+    #[oai(skip_serializing_if_is_none)]
+    pub refresh: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum RefreshResponse {
+    /// The presented refresh token was live; with rotation it is now spent.
+    #[oai(status = 200)]
+    Ok(Json<Refreshed>),
+}
+
+/// simplejwt answers `{}`.
+#[derive(Debug, Object)]
+pub struct Empty {}
+
+#[derive(ApiResponse)]
+pub enum EmptyResponse {
+    #[oai(status = 200)]
+    Ok(Json<Empty>),
 }
 
 #[OpenApi(tag = "AuthTags::Tokens")]
@@ -125,23 +192,183 @@ impl TokensApi {
             .map_err(|err| anyhow::anyhow!(err).context("recording the login"))?;
         Ok(ObtainResponse::Ok(Json(state.issue_pair(&subject).await?)))
     }
+
+    /// Refresh
+    ///
+    /// simplejwt's `TokenRefreshView` with `ROTATE_REFRESH_TOKENS`: a new access token and a
+    /// new refresh token; the presented one is spent. Presenting a spent refresh token again is
+    /// taken as theft (RFC 9700): its whole family, including the newest token, is revoked.
+    #[oai(
+        path = "/auth/token/refresh/",
+        method = "post",
+        operation_id = "refresh_token"
+    )]
+    async fn refresh(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        body: AnyBody<RefreshInput>,
+    ) -> Result<RefreshResponse, ApiError> {
+        let presented = body.0.token()?;
+        let claims = state
+            .verifier
+            .verify_refresh(&presented)
+            .map_err(|_| ApiError::TokenNotValid)?;
+        let subject = state.current_subject(&claims).await?;
+        let now = chrono::Utc::now().timestamp();
+        if !state.rotate_refresh_tokens {
+            if !state
+                .refresh_store
+                .is_live(&claims.fam, &claims.jti, now)
+                .await?
+            {
+                return Err(ApiError::TokenNotValid);
+            }
+            let access = state.issuer.issue_access(&subject);
+            return Ok(RefreshResponse::Ok(Json(Refreshed {
+                access,
+                refresh: None,
+            })));
+        }
+        let next = state.issuer.issue_pair_in_family(&subject, &claims.fam);
+        match state
+            .refresh_store
+            .rotate(&claims.jti, LiveToken::from(&next.refresh_claims), now)
+            .await?
+        {
+            Rotation::Rotated => Ok(RefreshResponse::Ok(Json(Refreshed {
+                access: next.access,
+                refresh: Some(next.refresh),
+            }))),
+            Rotation::Reused => {
+                tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
+                Err(ApiError::TokenNotValid)
+            }
+            Rotation::Unknown => Err(ApiError::TokenNotValid),
+        }
+    }
+
+    /// Verify a token
+    ///
+    /// simplejwt's `TokenVerifyView`: `{}` for a valid access token or a live refresh token.
+    #[oai(
+        path = "/auth/token/verify/",
+        method = "post",
+        operation_id = "verify_token"
+    )]
+    async fn verify(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        body: AnyBody<VerifyInput>,
+    ) -> Result<EmptyResponse, ApiError> {
+        let token = body
+            .0
+            .token
+            .filter(|token| !token.is_empty())
+            .ok_or(FieldError::required("token"))?;
+        if state.verifier.verify_access(&token).is_ok() {
+            return Ok(EmptyResponse::Ok(Json(Empty {})));
+        }
+        let claims = state
+            .verifier
+            .verify_refresh(&token)
+            .map_err(|_| ApiError::TokenNotValid)?;
+        let now = chrono::Utc::now().timestamp();
+        if state
+            .refresh_store
+            .is_live(&claims.fam, &claims.jti, now)
+            .await?
+        {
+            Ok(EmptyResponse::Ok(Json(Empty {})))
+        } else {
+            Err(ApiError::TokenNotValid)
+        }
+    }
+
+    /// Log out
+    ///
+    /// simplejwt's `TokenBlacklistView`: the refresh token and every token of its family stop
+    /// working. Access tokens already issued live out their (short) lifetime.
+    #[oai(
+        path = "/auth/token/blacklist/",
+        method = "post",
+        operation_id = "blacklist_token"
+    )]
+    async fn blacklist(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        body: AnyBody<RefreshInput>,
+    ) -> Result<EmptyResponse, ApiError> {
+        let presented = body.0.token()?;
+        let claims = state
+            .verifier
+            .verify_refresh(&presented)
+            .map_err(|_| ApiError::TokenNotValid)?;
+        if state.refresh_store.revoke(&claims.fam).await? {
+            Ok(EmptyResponse::Ok(Json(Empty {})))
+        } else {
+            Err(ApiError::TokenNotValid)
+        }
+    }
+
+    /// Anonymous tokens
+    ///
+    /// A read-only identity with no account: role `anonymous`, shorter lifetimes (2 minutes and
+    /// 1 hour by default). Its refresh token refreshes like any other and stays anonymous.
+    /// No body is needed; one that is sent is ignored.
+    #[oai(
+        path = "/auth/token/anonymous/",
+        method = "post",
+        operation_id = "obtain_anonymous_token_pair"
+    )]
+    async fn anonymous(&self, state: Data<&Arc<AuthState>>) -> Result<ObtainResponse, ApiError> {
+        let subject = Subject {
+            sub: format!("anon:{}", uuid::Uuid::new_v4()),
+            user_id: None,
+            username: None,
+            role: Role::Anonymous,
+        };
+        Ok(ObtainResponse::Ok(Json(state.issue_pair(&subject).await?)))
+    }
 }
 
 impl AuthState {
-    /// Mints a pair for `subject` and records its refresh token; fails closed when the refresh
-    /// store is down (a refresh token the store never saw could not be refreshed or revoked).
+    /// Mints a pair for `subject` and starts its family; fails closed when the refresh store is
+    /// down (a refresh token the store never saw could be neither refreshed nor revoked).
     pub async fn issue_pair(&self, subject: &Subject) -> Result<TokenPair, ApiError> {
         let pair = self.issuer.issue_pair(subject);
         self.refresh_store
-            .record(&RefreshRecord::from(&pair.refresh_claims))
-            .await
-            .map_err(|err| {
-                tracing::warn!(error = %err, "refresh store unavailable");
-                ApiError::Unavailable("The session store is unavailable; try again shortly.")
-            })?;
+            .start(LiveToken::from(&pair.refresh_claims))
+            .await?;
         Ok(TokenPair {
             access: pair.access,
             refresh: pair.refresh,
         })
+    }
+
+    /// Who a refresh token speaks for now: an account's current role and name from the
+    /// database (a deactivated account gets no new tokens), an anonymous subject as it was.
+    async fn current_subject(&self, claims: &RefreshClaims) -> Result<Subject, ApiError> {
+        let Some(user_id) = claims.user_id else {
+            return match claims.role {
+                Role::Anonymous => Ok(Subject {
+                    sub: claims.sub.clone(),
+                    user_id: None,
+                    username: None,
+                    role: Role::Anonymous,
+                }),
+                _ => Err(ApiError::TokenNotValid),
+            };
+        };
+        let account = user::Entity::find_by_id(user_id)
+            .one(&self.db)
+            .await
+            .map_err(|err| anyhow::anyhow!(err).context("loading the refreshing account"))?
+            .filter(|account| account.is_active)
+            .ok_or(ApiError::TokenNotValid)?;
+        let role = account
+            .role
+            .parse()
+            .map_err(|_| anyhow::anyhow!("account {} has an unknown role", account.id))?;
+        Ok(Subject::account(account.id, &account.username, role))
     }
 }

@@ -1,5 +1,5 @@
 //! sea-orm entities, one per table of `migrations/`. No logic lives here.
 
-pub mod refresh_token;
+pub mod refresh_family;
 pub mod signing_key;
 pub mod user;

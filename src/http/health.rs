@@ -2,18 +2,25 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 use sea_orm::DatabaseConnection;
 
+use crate::refresh::RefreshStore;
+
 /// Liveness and readiness, for load balancers and orchestrators.
 pub struct HealthApi;
 
-/// What must answer for the service to be ready.
+/// What must answer for the service to be ready: its database and its refresh store.
 #[derive(Clone)]
 pub struct Readiness {
     pub db: DatabaseConnection,
+    pub refresh_store: Option<std::sync::Arc<dyn RefreshStore>>,
 }
 
 impl Readiness {
     pub async fn check(&self) -> bool {
-        self.db.ping().await.is_ok()
+        let store_ok = match &self.refresh_store {
+            Some(store) => store.ping().await.is_ok(),
+            None => true,
+        };
+        store_ok && self.db.ping().await.is_ok()
     }
 }
 
@@ -59,7 +66,7 @@ impl HealthApi {
         status(true)
     }
 
-    /// Readiness: the database answers.
+    /// Readiness: the database and the refresh store answer.
     #[oai(path = "/readyz/", method = "get", operation_id = "readyz")]
     async fn readyz(&self, readiness: Data<&Readiness>) -> HealthResponse {
         status(readiness.check().await)

@@ -1,12 +1,15 @@
-use sea_orm::{ActiveValue::Set, DatabaseConnection, EntityTrait};
+use sea_orm::{
+    ActiveValue::Set,
+    ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    sea_query::{Expr, OnConflict},
+};
 
-use super::{RefreshRecord, RefreshStore, RefreshStoreError};
-use crate::entity::refresh_token;
+use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable};
+use crate::entity::refresh_family::{self, Column};
 
-pub(crate) const ACTIVE: &str = "active";
-
-/// Refresh-token state in the application database (SQLite or PostgreSQL), so the quick start
-/// keeps its sessions across restarts without a Redis.
+/// Families in the application database (SQLite or PostgreSQL), so the quick start keeps its
+/// sessions across restarts without a Redis. Rotation is one conditional UPDATE: the database
+/// lets exactly one of several concurrent ones match.
 pub struct SqlRefreshStore {
     db: DatabaseConnection,
 }
@@ -17,27 +20,88 @@ impl SqlRefreshStore {
     }
 }
 
+fn unavailable(err: sea_orm::DbErr) -> StoreUnavailable {
+    StoreUnavailable(err.into())
+}
+
 #[async_trait::async_trait]
 impl RefreshStore for SqlRefreshStore {
-    async fn record(&self, token: &RefreshRecord) -> Result<(), RefreshStoreError> {
-        refresh_token::Entity::insert(refresh_token::ActiveModel {
-            jti: Set(token.jti.clone()),
-            family_id: Set(token.family_id.clone()),
-            subject: Set(token.subject.clone()),
-            expires_at: Set(token.expires_at),
-            state: Set(ACTIVE.to_owned()),
+    async fn start(&self, first: LiveToken<'_>) -> Result<(), StoreUnavailable> {
+        refresh_family::Entity::insert(refresh_family::ActiveModel {
+            family_id: Set(first.family.to_owned()),
+            live_jti: Set(first.jti.to_owned()),
+            expires_at: Set(first.expires_at),
         })
+        .on_conflict(
+            OnConflict::column(Column::FamilyId)
+                .update_columns([Column::LiveJti, Column::ExpiresAt])
+                .to_owned(),
+        )
         .exec_without_returning(&self.db)
         .await
-        .map_err(|err| RefreshStoreError::Unavailable(err.into()))?;
+        .map_err(unavailable)?;
         Ok(())
     }
 
-    async fn is_live(&self, jti: &str, now: i64) -> Result<bool, RefreshStoreError> {
-        let row = refresh_token::Entity::find_by_id(jti.to_owned())
+    async fn rotate(
+        &self,
+        presented_jti: &str,
+        next: LiveToken<'_>,
+        now: i64,
+    ) -> Result<Rotation, StoreUnavailable> {
+        let rotated = refresh_family::Entity::update_many()
+            .col_expr(Column::LiveJti, Expr::value(next.jti))
+            .col_expr(Column::ExpiresAt, Expr::value(next.expires_at))
+            .filter(Column::FamilyId.eq(next.family))
+            .filter(Column::LiveJti.eq(presented_jti))
+            .filter(Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        if rotated.rows_affected == 1 {
+            return Ok(Rotation::Rotated);
+        }
+        // Not the live member of a live family: reuse if the family is alive, else unknown.
+        // Either way the family is done with.
+        let deleted = refresh_family::Entity::delete_many()
+            .filter(Column::FamilyId.eq(next.family))
+            .filter(Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(if deleted.rows_affected > 0 {
+            Rotation::Reused
+        } else {
+            Rotation::Unknown
+        })
+    }
+
+    async fn is_live(&self, family: &str, jti: &str, now: i64) -> Result<bool, StoreUnavailable> {
+        let row = refresh_family::Entity::find_by_id(family.to_owned())
             .one(&self.db)
             .await
-            .map_err(|err| RefreshStoreError::Unavailable(err.into()))?;
-        Ok(row.is_some_and(|row| row.state == ACTIVE && row.expires_at > now))
+            .map_err(unavailable)?;
+        Ok(row.is_some_and(|row| row.live_jti == jti && row.expires_at > now))
+    }
+
+    async fn revoke(&self, family: &str) -> Result<bool, StoreUnavailable> {
+        let deleted = refresh_family::Entity::delete_by_id(family.to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted.rows_affected > 0)
+    }
+
+    async fn prune(&self, now: i64) -> Result<u64, StoreUnavailable> {
+        let deleted = refresh_family::Entity::delete_many()
+            .filter(Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted.rows_affected)
+    }
+
+    async fn ping(&self) -> Result<(), StoreUnavailable> {
+        self.db.ping().await.map_err(unavailable)
     }
 }

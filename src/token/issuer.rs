@@ -61,33 +61,14 @@ impl TokenIssuer {
         self.issue_pair_in_family(subject, &uuid::Uuid::new_v4().to_string())
     }
 
+    /// A pair whose refresh token joins `family` (a rotation) or starts it.
     pub fn issue_pair_in_family(&self, subject: &Subject, family: &str) -> IssuedPair {
         let now = chrono::Utc::now().timestamp();
-        let (access_lifetime, refresh_lifetime) = if subject.role == Role::Anonymous {
-            (
-                self.lifetimes.anonymous_access,
-                self.lifetimes.anonymous_refresh,
-            )
-        } else {
-            (self.lifetimes.access, self.lifetimes.refresh)
-        };
-        let access = AccessClaims {
-            iss: self.settings.issuer.clone(),
-            aud: self.settings.audience.clone(),
-            sub: subject.sub.clone(),
-            exp: now + access_lifetime.as_secs() as i64,
-            iat: now,
-            jti: uuid::Uuid::new_v4().simple().to_string(),
-            client_id: self.settings.client_id.clone(),
-            token_type: TokenType::Access,
-            user_id: subject.user_id,
-            role: subject.role,
-            username: subject.username.clone(),
-        };
+        let access = self.access_claims(subject, now);
         let refresh_claims = RefreshClaims {
             iss: self.settings.issuer.clone(),
             sub: subject.sub.clone(),
-            exp: now + refresh_lifetime.as_secs() as i64,
+            exp: now + self.lifetimes_for(subject.role).1,
             iat: now,
             jti: uuid::Uuid::new_v4().simple().to_string(),
             fam: family.to_owned(),
@@ -107,6 +88,43 @@ impl TokenIssuer {
             refresh,
             refresh_claims,
         }
+    }
+
+    /// An access token alone (refresh with rotation off).
+    pub fn issue_access(&self, subject: &Subject) -> String {
+        let ring = self.keys.current();
+        let key = ring.active();
+        let claims = self.access_claims(subject, chrono::Utc::now().timestamp());
+        jws("RS256", "at+jwt", &key.kid, &claims, |m| key.sign_rs256(m))
+    }
+
+    fn access_claims(&self, subject: &Subject, now: i64) -> AccessClaims {
+        AccessClaims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: subject.sub.clone(),
+            exp: now + self.lifetimes_for(subject.role).0,
+            iat: now,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            client_id: self.settings.client_id.clone(),
+            token_type: TokenType::Access,
+            user_id: subject.user_id,
+            role: subject.role,
+            username: subject.username.clone(),
+        }
+    }
+
+    /// (access, refresh) lifetimes in seconds.
+    fn lifetimes_for(&self, role: Role) -> (i64, i64) {
+        let (access, refresh) = if role == Role::Anonymous {
+            (
+                self.lifetimes.anonymous_access,
+                self.lifetimes.anonymous_refresh,
+            )
+        } else {
+            (self.lifetimes.access, self.lifetimes.refresh)
+        };
+        (access.as_secs() as i64, refresh.as_secs() as i64)
     }
 }
 

@@ -48,6 +48,59 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Where refresh sessions live in a token-service test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sessions {
+    Sqlite,
+    Postgres,
+    Redis,
+}
+
+/// Runs a test body with the SQL store on SQLite and on PostgreSQL, and with the Redis store:
+/// `on_every_session_store!(name, ...)` for each `async fn name(sessions: Sessions)`.
+#[macro_export]
+macro_rules! on_every_session_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use $crate::helpers::Sessions;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Sessions::Sqlite).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Sessions::Postgres).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis() {
+                    super::$name(Sessions::Redis).await
+                }
+            }
+        )*
+    };
+}
+
+/// A token service whose refresh sessions live where `sessions` says.
+pub async fn spawn_with_sessions(sessions: Sessions) -> (TestDatabase, TestApp) {
+    let backend = if sessions == Sessions::Postgres {
+        Backend::Postgres
+    } else {
+        Backend::Sqlite
+    };
+    let database = TestDatabase::create(backend).await;
+    let mut settings = test_settings(&database);
+    if sessions == Sessions::Redis {
+        settings.redis_url = Some(redis_url());
+        settings.redis_prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    }
+    let app = TestApp::spawn_with(settings).await;
+    (database, app)
+}
+
 /// Everything every test process logged; the secrets test reads it.
 pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
     let sink = Arc::new(Mutex::new(Vec::new()));
@@ -77,6 +130,11 @@ impl Write for CapturedLogs {
 
 pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
+}
+
+/// The Redis the tests use; each test keeps to a key prefix of its own.
+pub fn redis_url() -> String {
+    std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
 /// A database of the test's own, dropped with it.
@@ -232,6 +290,29 @@ impl TestApp {
             &json!({"username": username, "password": password}),
         )
         .await
+    }
+
+    pub async fn post_refresh(&self, refresh: &str) -> Response {
+        self.post_json("/auth/token/refresh/", &json!({"refresh": refresh}))
+            .await
+    }
+
+    pub async fn post_verify(&self, token: &str) -> Response {
+        self.post_json("/auth/token/verify/", &json!({"token": token}))
+            .await
+    }
+
+    pub async fn post_blacklist(&self, refresh: &str) -> Response {
+        self.post_json("/auth/token/blacklist/", &json!({"refresh": refresh}))
+            .await
+    }
+
+    pub async fn post_anonymous(&self) -> Response {
+        self.client
+            .post(self.url("/auth/token/anonymous/"))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn get_with_bearer(&self, path: &str, token: &str) -> Response {

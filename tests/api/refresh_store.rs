@@ -1,0 +1,244 @@
+//! One conformance suite over `&dyn RefreshStore`, run against Redis, SQLite and PostgreSQL.
+
+use std::sync::Arc;
+
+use futures_util::future::join_all;
+use tessera::refresh::{LiveToken, RedisRefreshStore, RefreshStore, Rotation, SqlRefreshStore};
+
+use crate::helpers::{Backend, TestDatabase, redis_url};
+
+/// A store of the test's own: a fresh database, or a fresh key prefix on the test Redis.
+struct TestStore {
+    store: Arc<dyn RefreshStore>,
+    _database: Option<TestDatabase>,
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Redis,
+    Sql(Backend),
+}
+
+async fn test_store(kind: Kind) -> TestStore {
+    match kind {
+        Kind::Redis => {
+            let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+            let store = RedisRefreshStore::new(&redis_url(), &prefix).unwrap();
+            store.ping().await.unwrap_or_else(|err| {
+                panic!(
+                    "Redis is not reachable at {} ({err}). Start it with \
+                     `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`, \
+                     or point TESSERA_TEST_REDIS_URL at one.",
+                    redis_url()
+                )
+            });
+            TestStore {
+                store: Arc::new(store),
+                _database: None,
+            }
+        }
+        Kind::Sql(backend) => {
+            let database = TestDatabase::create(backend).await;
+            let db = tessera::db::connect(&database.url).await.unwrap();
+            tessera::db::migrate(&db).await.unwrap();
+            TestStore {
+                store: Arc::new(SqlRefreshStore::new(db)),
+                _database: Some(database),
+            }
+        }
+    }
+}
+
+macro_rules! on_every_store {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                use super::Kind;
+                use crate::helpers::Backend;
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis() {
+                    super::$name(Kind::Redis).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name(Kind::Sql(Backend::Sqlite)).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name(Kind::Sql(Backend::Postgres)).await
+                }
+            }
+        )*
+    };
+}
+
+on_every_store!(
+    a_started_family_has_its_first_token_live,
+    rotation_makes_the_next_token_live_and_spends_the_presented_one,
+    reuse_of_a_spent_token_revokes_the_family,
+    revoke_ends_the_family_and_is_idempotent,
+    expired_families_are_not_live_and_do_not_rotate,
+    fifty_concurrent_rotations_of_one_token_have_exactly_one_winner,
+);
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn family() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+fn jti() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+fn live<'a>(family: &'a str, jti: &'a str) -> LiveToken<'a> {
+    LiveToken {
+        family,
+        jti,
+        expires_at: now() + 3600,
+    }
+}
+
+async fn a_started_family_has_its_first_token_live(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first) = (family(), jti());
+
+    store.start(live(&family, &first)).await.unwrap();
+
+    assert!(store.is_live(&family, &first, now()).await.unwrap());
+    assert!(!store.is_live(&family, &jti(), now()).await.unwrap());
+    assert!(!store.is_live(&self::family(), &first, now()).await.unwrap());
+}
+
+async fn rotation_makes_the_next_token_live_and_spends_the_presented_one(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, second) = (family(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+
+    let rotation = store
+        .rotate(&first, live(&family, &second), now())
+        .await
+        .unwrap();
+
+    assert_eq!(rotation, Rotation::Rotated);
+    assert!(store.is_live(&family, &second, now()).await.unwrap());
+    assert!(!store.is_live(&family, &first, now()).await.unwrap());
+}
+
+async fn reuse_of_a_spent_token_revokes_the_family(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, second, third) = (family(), jti(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    store
+        .rotate(&first, live(&family, &second), now())
+        .await
+        .unwrap();
+
+    let replay = store
+        .rotate(&first, live(&family, &third), now())
+        .await
+        .unwrap();
+
+    assert_eq!(replay, Rotation::Reused);
+    assert!(
+        !store.is_live(&family, &second, now()).await.unwrap(),
+        "the newest member died too"
+    );
+    assert!(!store.is_live(&family, &third, now()).await.unwrap());
+    assert_eq!(
+        store
+            .rotate(&second, live(&family, &jti()), now())
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+}
+
+async fn revoke_ends_the_family_and_is_idempotent(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first) = (family(), jti());
+    let (other_family, other) = (self::family(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    store.start(live(&other_family, &other)).await.unwrap();
+
+    assert!(store.revoke(&family).await.unwrap());
+    assert!(!store.revoke(&family).await.unwrap());
+
+    assert!(!store.is_live(&family, &first, now()).await.unwrap());
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), now())
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+    assert!(
+        store.is_live(&other_family, &other, now()).await.unwrap(),
+        "other families are untouched"
+    );
+}
+
+async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first) = (family(), jti());
+    // Expired a second ago: Redis drops the key at once, SQL compares with `now`.
+    store
+        .start(LiveToken {
+            family: &family,
+            jti: &first,
+            expires_at: now() - 1,
+        })
+        .await
+        .unwrap();
+
+    assert!(!store.is_live(&family, &first, now()).await.unwrap());
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), now())
+            .await
+            .unwrap(),
+        Rotation::Unknown
+    );
+    store.prune(now()).await.unwrap();
+    assert!(
+        !store.revoke(&family).await.unwrap(),
+        "pruned or expired: nothing left to revoke"
+    );
+}
+
+async fn fifty_concurrent_rotations_of_one_token_have_exactly_one_winner(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first) = (family(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    let nexts: Vec<String> = (0..50).map(|_| jti()).collect();
+
+    let outcomes = join_all(nexts.iter().map(|next| {
+        let store = Arc::clone(store);
+        let (family, first, next) = (family.clone(), first.clone(), next.clone());
+        tokio::spawn(async move {
+            store
+                .rotate(&first, live(&family, &next), now())
+                .await
+                .unwrap()
+        })
+    }))
+    .await;
+
+    let outcomes: Vec<Rotation> = outcomes.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| **o == Rotation::Rotated).count(),
+        1,
+        "{outcomes:?}"
+    );
+}
