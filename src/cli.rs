@@ -21,10 +21,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Quick start: the token service on the embedded defaults (SQLite under ./data, generated key secret).
+    /// Quick start: the token service (:7001) and the customer service (:7002) on the embedded
+    /// defaults (SQLite under ./data, generated key secret).
     Serve,
     /// The token service alone, for production: the key secret must be configured.
     Auth,
+    /// The customer service alone; it trusts the tokens the JWKS at --jwks-url verifies.
+    Customers,
     /// Apply database migrations and exit.
     Migrate,
     /// Manage accounts.
@@ -76,4 +79,5 @@ pub enum KeysCommand {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum OpenapiService {
     Auth,
+    Customers,
 }

@@ -11,14 +11,15 @@ use crate::{
     db,
     domain::{Email, GstNo, Password, Role, Username},
     keys::{KeyCipher, KeyStore},
-    startup::{AuthApp, auth_openapi},
+    startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, jwks_settings},
     users::{self, CreateUserError, NewUser},
 };
 
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve(&settings, true).await,
-        Command::Auth => serve(&settings, false).await,
+        Command::Serve => serve_all(&settings).await,
+        Command::Auth => serve_auth(&settings).await,
+        Command::Customers => serve_customers(&settings).await,
         Command::Migrate => {
             let db = db::connect(&settings.database_url).await?;
             db::migrate(&db).await?;
@@ -41,6 +42,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Openapi { service, out } => {
             let document = match service {
                 OpenapiService::Auth => auth_openapi().spec(),
+                OpenapiService::Customers => customers_openapi().spec(),
             };
             match out {
                 Some(path) => std::fs::write(&path, document + "\n")
@@ -54,15 +56,46 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(settings: &Settings, quick_start: bool) -> anyhow::Result<()> {
-    if !quick_start && settings.redis_url.is_none() {
+async fn serve_auth(settings: &Settings) -> anyhow::Result<()> {
+    if settings.redis_url.is_none() {
         tracing::warn!(
             "TESSERA_REDIS_URL is not set: refresh sessions live in the SQL database. \
              Set it to keep them in Redis, as production deployments should"
         );
     }
-    let app = AuthApp::build(settings, quick_start).await?;
+    let app = AuthApp::build(settings, false).await?;
     app.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn serve_customers(settings: &Settings) -> anyhow::Result<()> {
+    let jwks_url = settings.jwks_url.clone().ok_or_else(|| {
+        anyhow::anyhow!("jwks_url: `tessera customers` needs --jwks-url or TESSERA_JWKS_URL")
+    })?;
+    let app = CustomersApp::build(settings, jwks_settings(settings, jwks_url)).await?;
+    app.run(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The quick start: both services in one process. The customer service still verifies through
+/// the token service's JWKS URL over HTTP, exactly as when they run apart.
+async fn serve_all(settings: &Settings) -> anyhow::Result<()> {
+    let auth = AuthApp::build(settings, true).await?;
+    let jwks_url = settings
+        .jwks_url
+        .clone()
+        .unwrap_or_else(|| format!("{}/.well-known/jwks.json", auth.state().public_url));
+    let customers = CustomersApp::build(settings, jwks_settings(settings, jwks_url)).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let auth = tokio::spawn(auth.run(wait(stopped.clone())));
+    let customers = tokio::spawn(customers.run(wait(stopped)));
+    shutdown_signal().await;
+    let _ = stop.send(true);
+    auth.await??;
+    customers.await??;
     Ok(())
 }
 

@@ -41,6 +41,29 @@ pub struct SettingsArgs {
     /// URL clients reach the token service at; the token issuer (`iss`) [default: http://<auth listen address>]
     #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
     pub public_url: Option<String>,
+    /// Address the customer service listens on [default: 127.0.0.1:7002]
+    #[arg(long, env = "TESSERA_CUSTOMERS_LISTEN", global = true)]
+    pub customers_listen: Option<String>,
+    /// The customer service's database [default: SQLite customers.db under the data dir]
+    #[arg(
+        long,
+        env = "TESSERA_CUSTOMERS_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
+    pub customers_database_url: Option<String>,
+    /// URL clients reach the customer service at (base of pagination links) [default: http://<customers listen address>]
+    #[arg(long, env = "TESSERA_CUSTOMERS_PUBLIC_URL", global = true)]
+    pub customers_public_url: Option<String>,
+    /// JWKS the customer service trusts [default with `serve`: the token service's own]
+    #[arg(long, env = "TESSERA_JWKS_URL", global = true)]
+    pub jwks_url: Option<String>,
+    /// `iss` the customer service expects [default: the JWKS URL without /.well-known/jwks.json]
+    #[arg(long, env = "TESSERA_TOKEN_ISSUER", global = true)]
+    pub token_issuer: Option<String>,
+    /// Clock skew the customer service allows on exp and nbf [default: 30s]
+    #[arg(long, env = "TESSERA_JWKS_LEEWAY", global = true)]
+    pub jwks_leeway: Option<String>,
     /// `aud` of access tokens [default: tessera]
     #[arg(long, env = "TESSERA_AUDIENCE", global = true)]
     pub audience: Option<String>,
@@ -119,6 +142,12 @@ struct FileSettings {
     redis_url: Option<String>,
     redis_prefix: Option<String>,
     rotate_refresh_tokens: Option<bool>,
+    customers_listen: Option<String>,
+    customers_database_url: Option<String>,
+    customers_public_url: Option<String>,
+    jwks_url: Option<String>,
+    token_issuer: Option<String>,
+    jwks_leeway: Option<String>,
     access_token_lifetime: Option<String>,
     refresh_token_lifetime: Option<String>,
     anonymous_access_token_lifetime: Option<String>,
@@ -162,6 +191,12 @@ pub struct Settings {
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub rotate_refresh_tokens: bool,
+    pub customers_listen: SocketAddr,
+    pub customers_database_url: String,
+    pub customers_public_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub token_issuer: Option<String>,
+    pub jwks_leeway: Duration,
     pub lifetimes: Lifetimes,
     pub registration: RegistrationPolicy,
     pub captcha: Option<Captcha>,
@@ -197,12 +232,7 @@ impl Settings {
                 data_dir.join("tessera.db").display()
             )
         });
-        if !(database_url.starts_with("sqlite:")
-            || database_url.starts_with("postgres://")
-            || database_url.starts_with("postgresql://"))
-        {
-            bail!("database_url: must start with sqlite:, postgres:// or postgresql://");
-        }
+        check_database_url("database_url", &database_url)?;
         let auth_listen = args
             .auth_listen
             .or(file.auth_listen)
@@ -210,15 +240,32 @@ impl Settings {
         let auth_listen = auth_listen.parse().map_err(|_| {
             anyhow::anyhow!("auth_listen: {auth_listen:?} is not an address such as 127.0.0.1:7001")
         })?;
-        let public_url = args
-            .public_url
-            .or(file.public_url)
-            .map(|url| url.trim_end_matches('/').to_owned());
-        if let Some(url) = &public_url
-            && !(url.starts_with("http://") || url.starts_with("https://"))
-        {
-            bail!("public_url: {url:?} must start with http:// or https://");
-        }
+        let public_url = http_url("public_url", args.public_url.or(file.public_url))?;
+        let customers_listen = args
+            .customers_listen
+            .or(file.customers_listen)
+            .unwrap_or_else(|| "127.0.0.1:7002".into());
+        let customers_listen = customers_listen.parse().map_err(|_| {
+            anyhow::anyhow!(
+                "customers_listen: {customers_listen:?} is not an address such as 127.0.0.1:7002"
+            )
+        })?;
+        let customers_database_url = args
+            .customers_database_url
+            .or(file.customers_database_url)
+            .unwrap_or_else(|| {
+                format!(
+                    "sqlite://{}?mode=rwc",
+                    data_dir.join("customers.db").display()
+                )
+            });
+        check_database_url("customers_database_url", &customers_database_url)?;
+        let customers_public_url = http_url(
+            "customers_public_url",
+            args.customers_public_url.or(file.customers_public_url),
+        )?;
+        let jwks_url = http_url("jwks_url", args.jwks_url.or(file.jwks_url))?;
+        let token_issuer = http_url("token_issuer", args.token_issuer.or(file.token_issuer))?;
         let key_secret = match env("TESSERA_KEY_SECRET").or(file.key_secret) {
             Some(raw) => KeySecretSource::Given(
                 KeySecret::parse(&raw)
@@ -326,6 +373,16 @@ impl Settings {
                 .rotate_refresh_tokens
                 .or(file.rotate_refresh_tokens)
                 .unwrap_or(true),
+            customers_listen,
+            customers_database_url,
+            customers_public_url,
+            jwks_url,
+            token_issuer,
+            jwks_leeway: lifetime_or_zero(
+                "jwks_leeway",
+                args.jwks_leeway.or(file.jwks_leeway),
+                Duration::from_secs(30),
+            )?,
             lifetimes,
             registration: RegistrationPolicy {
                 require_gst_no: args.require_gst_no.or(file.require_gst_no).unwrap_or(true),
@@ -389,6 +446,40 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(contents.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+fn check_database_url(name: &str, url: &str) -> anyhow::Result<()> {
+    if url.starts_with("sqlite:")
+        || url.starts_with("postgres://")
+        || url.starts_with("postgresql://")
+    {
+        Ok(())
+    } else {
+        bail!("{name}: must start with sqlite:, postgres:// or postgresql://")
+    }
+}
+
+/// An http(s) URL without its trailing slash.
+fn http_url(name: &str, raw: Option<String>) -> anyhow::Result<Option<String>> {
+    match raw.filter(|url| !url.is_empty()) {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            Ok(Some(url.trim_end_matches('/').to_owned()))
+        }
+        Some(url) => bail!("{name}: {url:?} must start with http:// or https://"),
+        None => Ok(None),
+    }
+}
+
+/// Like [`lifetime`], but `0` is allowed (no leeway).
+fn lifetime_or_zero(
+    name: &str,
+    raw: Option<String>,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    match raw.as_deref().map(str::trim) {
+        Some("0") | Some("0s") => Ok(Duration::ZERO),
+        _ => lifetime(name, raw, default),
+    }
 }
 
 fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Result<Duration> {

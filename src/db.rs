@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use migrations::{Migrator, MigratorTrait};
+use migrations::{CustomersMigrator, Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
@@ -27,10 +27,20 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .map_err(|err| anyhow::anyhow!("cannot open the database: {err}"))
 }
 
-/// Applies pending migrations. Instances that start together on one database take turns:
-/// the whole run is one transaction that first takes a lock (an advisory lock on PostgreSQL,
-/// the write lock on SQLite), so the second finds the work done instead of racing it.
+/// Applies the token service's pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migrate_with::<Migrator>(db).await
+}
+
+/// Applies the customer service's pending migrations.
+pub async fn migrate_customers(db: &DatabaseConnection) -> anyhow::Result<()> {
+    migrate_with::<CustomersMigrator>(db).await
+}
+
+/// Instances that start together on one database take turns: the whole run is one
+/// transaction that first takes a lock (an advisory lock on PostgreSQL, the write lock on
+/// SQLite), so the second finds the work done instead of racing it.
+async fn migrate_with<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Result<()> {
     let failed = |err: DbErr| anyhow::anyhow!("cannot apply database migrations: {err}");
     let txn = db
         .begin_with_options(TransactionOptions {
@@ -46,7 +56,7 @@ pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
         .await
         .map_err(failed)?;
     }
-    Migrator::up(&txn, None).await.map_err(failed)?;
+    M::up(&txn, None).await.map_err(failed)?;
     txn.commit().await.map_err(failed)
 }
 

@@ -5,18 +5,21 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{
-    EndpointExt, Route, Server,
+    Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
     middleware::Tracing,
 };
-use poem_openapi::OpenApiService;
+use poem_openapi::{OpenApi, OpenApiService};
+use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{AccountsApi, AuthState, CaptchaVerifier, PasswordHasher, TokensApi, WellKnownApi},
     config::Settings,
+    customers::{CustomersApi, CustomersState},
     db,
     error::ApiError,
     http::{BodyLimit, HealthApi, Readiness, TrailingSlash},
+    jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
     refresh::{RedisRefreshStore, RefreshStore, SqlRefreshStore},
     token::{TokenIssuer, TokenSettings, TokenVerifier},
@@ -52,30 +55,14 @@ impl AuthApp {
     /// `may_generate_secret` lets the quick start create its key secret file.
     pub async fn build(settings: &Settings, may_generate_secret: bool) -> anyhow::Result<Self> {
         let key_secret = settings.key_secret(may_generate_secret)?;
-        if settings.database_url.starts_with("sqlite:") {
-            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-                format!(
-                    "cannot create the data directory {}",
-                    settings.data_dir.display()
-                )
-            })?;
-        }
-        let db = db::connect(&settings.database_url).await?;
+        let db = open_database(settings, &settings.database_url).await?;
         db::migrate(&db).await?;
         let ring = KeyStore::new(db.clone(), KeyCipher::new(&key_secret))
             .load_or_create()
             .await?;
         let keys = Arc::new(SharedKeyRing::new(ring));
 
-        let acceptor = TcpListener::bind(settings.auth_listen)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("cannot listen on {}", settings.auth_listen))?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|addr| addr.as_socket_addr().copied())
-            .context("the listener has no TCP address")?;
+        let (acceptor, addr) = bind(settings.auth_listen).await?;
         let public_url = settings
             .public_url
             .clone()
@@ -132,33 +119,160 @@ impl AuthApp {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let api = auth_openapi().server(self.state.public_url.clone());
-        let docs = api.swagger_ui();
-        let spec = api.spec_endpoint();
         let readiness = Readiness {
             db: self.state.db.clone(),
             refresh_store: Some(self.state.refresh_store.clone()),
+            jwks: None,
         };
         let pruning = tokio::spawn(prune_expired_sessions(self.state.refresh_store.clone()));
-        let app = Route::new()
-            .at("/openapi.json", spec)
-            .nest("/docs", docs)
-            .nest("/", api)
-            .with(BodyLimit {
-                max_bytes: self.max_body_bytes,
-            })
-            .with(TrailingSlash)
+        let routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
             .data(self.state)
-            .data(readiness)
-            .with(Tracing)
-            .catch_all_error(ApiError::from_poem);
+            .data(readiness);
         tracing::info!(address = %self.addr, "token service listening");
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
-            .await;
+        let served = serve(self.acceptor, routes, self.max_body_bytes, shutdown).await;
         pruning.abort();
         served
     }
+}
+
+/// Every operation of the customer service.
+pub type CustomersApis = (CustomersApi, HealthApi);
+
+pub fn customers_openapi() -> OpenApiService<CustomersApis, ()> {
+    OpenApiService::new(
+        (CustomersApi, HealthApi),
+        "Tessera customer service",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description("Customers, for bearers of Tessera access tokens: anonymous tokens read, registered tokens write.")
+}
+
+/// Where the customer service gets its keys, and what it checks in tokens.
+pub fn jwks_settings(settings: &Settings, jwks_url: String) -> JwksSettings {
+    let issuer = settings.token_issuer.clone().unwrap_or_else(|| {
+        jwks_url
+            .strip_suffix("/.well-known/jwks.json")
+            .unwrap_or(&jwks_url)
+            .to_owned()
+    });
+    let mut jwks = JwksSettings::new(jwks_url, issuer, settings.audience.clone());
+    jwks.leeway = settings.jwks_leeway;
+    jwks
+}
+
+/// The customer service, bound and ready to run.
+pub struct CustomersApp {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    state: Arc<CustomersState>,
+    max_body_bytes: usize,
+}
+
+impl CustomersApp {
+    pub async fn build(settings: &Settings, jwks: JwksSettings) -> anyhow::Result<Self> {
+        let db = open_database(settings, &settings.customers_database_url).await?;
+        db::migrate_customers(&db).await?;
+        let verifier = Arc::new(JwksVerifier::new(jwks)?);
+        let (acceptor, addr) = bind(settings.customers_listen).await?;
+        let public_url = settings
+            .customers_public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{addr}"));
+        Ok(Self {
+            acceptor,
+            addr,
+            state: Arc::new(CustomersState {
+                db,
+                verifier,
+                public_url,
+            }),
+            max_body_bytes: settings.max_body_bytes,
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &Arc<CustomersState> {
+        &self.state
+    }
+
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let warm_up = tokio::spawn({
+            let verifier = self.state.verifier.clone();
+            async move { verifier.warm_up().await }
+        });
+        let readiness = Readiness {
+            db: self.state.db.clone(),
+            refresh_store: None,
+            jwks: Some(self.state.verifier.clone()),
+        };
+        let routes = documented_routes(customers_openapi().server(self.state.public_url.clone()))
+            .data(self.state)
+            .data(readiness);
+        tracing::info!(address = %self.addr, "customer service listening");
+        let served = serve(self.acceptor, routes, self.max_body_bytes, shutdown).await;
+        warm_up.abort();
+        served
+    }
+}
+
+async fn open_database(settings: &Settings, url: &str) -> anyhow::Result<DatabaseConnection> {
+    if url.starts_with("sqlite:") {
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot create the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+    }
+    db::connect(url).await
+}
+
+async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
+    let acceptor = TcpListener::bind(address)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|addr| addr.as_socket_addr().copied())
+        .context("the listener has no TCP address")?;
+    Ok((acceptor, bound))
+}
+
+/// The API, its document at `/openapi.json` and Swagger UI at `/docs`.
+fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+}
+
+/// Both services' outer layers: body limit, trailing slashes, request logs, JSON errors.
+async fn serve(
+    acceptor: TcpAcceptor,
+    routes: impl Endpoint + 'static,
+    max_body_bytes: usize,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = routes
+        .with(BodyLimit {
+            max_bytes: max_body_bytes,
+        })
+        .with(TrailingSlash)
+        .with(Tracing)
+        .catch_all_error(ApiError::from_poem);
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
+        .await
 }
 
 /// The SQL store keeps expired families until they are deleted; Redis expires its own.

@@ -20,3 +20,20 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+mod m20261123_100001_create_customers;
+
+/// The customer service's schema: its own database in production, and its own migration
+/// table, so it can share a database with the token service without either seeing the other's.
+pub struct CustomersMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for CustomersMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261123_100001_create_customers::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        "seaql_migrations_customers".into_iden()
+    }
+}

@@ -11,7 +11,7 @@ use crate::{
     domain::{Email, FieldError, FieldErrors, GstNo, Password, Role, Username},
     entity::user,
     error::ApiError,
-    http::{AnyBody, DocumentedInput, lenient_bool, lenient_string},
+    http::{AnyBody, DocumentedInput, Pagination, lenient_bool, lenient_string},
     token::Subject,
     users::{self, NewUser},
 };
@@ -145,9 +145,6 @@ pub enum AccountsResponse {
     #[oai(status = 200)]
     Ok(Json<UserPage>),
 }
-
-const DEFAULT_PAGE_SIZE: u64 = 20;
-const MAX_PAGE_SIZE: u64 = 100;
 
 /// A registration that passed every field rule.
 struct Registration {
@@ -375,39 +372,24 @@ impl AccountsApi {
         if !caller.role.parse::<Role>().is_ok_and(Role::is_privileged) {
             return Err(ApiError::forbidden());
         }
-        let page_number = page.0.unwrap_or(1);
-        let page_size = page_size
-            .0
-            .unwrap_or(DEFAULT_PAGE_SIZE)
-            .clamp(1, MAX_PAGE_SIZE);
-        if page_number == 0 {
-            return Err(ApiError::NotFound);
-        }
+        let pagination = Pagination::new(page.0, page_size.0)?;
         let paginator = user::Entity::find()
             .order_by_asc(user::Column::Id)
-            .paginate(&state.db, page_size);
+            .paginate(&state.db, pagination.page_size);
         let count = paginator
             .num_items()
             .await
             .map_err(|err| anyhow::anyhow!(err).context("counting accounts"))?;
-        let pages = count.div_ceil(page_size).max(1);
-        if page_number > pages {
-            return Err(ApiError::NotFound);
-        }
         let results = paginator
-            .fetch_page(page_number - 1)
+            .fetch_page(pagination.index(count)?)
             .await
             .map_err(|err| anyhow::anyhow!(err).context("fetching accounts"))?;
-        let link = |number: u64| {
-            format!(
-                "{}/auth/accounts/?page={number}&page_size={page_size}",
-                state.public_url
-            )
-        };
+        let (next, previous) =
+            pagination.links(count, &format!("{}/auth/accounts/", state.public_url));
         Ok(AccountsResponse::Ok(Json(UserPage {
             count,
-            next: (page_number < pages).then(|| link(page_number + 1)),
-            previous: (page_number > 1).then(|| link(page_number - 1)),
+            next,
+            previous,
             results: results.into_iter().map(UserProfile::from).collect(),
         })))
     }

@@ -1,5 +1,6 @@
 //! Values that are valid by construction: holding one means it passed its rules.
 
+mod customer;
 mod email;
 mod field_error;
 mod gst_no;
@@ -7,6 +8,7 @@ pub mod password;
 mod role;
 mod username;
 
+pub use customer::{CustomerName, CustomerType, Mobile};
 pub use email::Email;
 pub use field_error::{FieldError, FieldErrors};
 pub use gst_no::GstNo;

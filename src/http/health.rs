@@ -2,16 +2,18 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 use sea_orm::DatabaseConnection;
 
-use crate::refresh::RefreshStore;
+use crate::{jwks::JwksVerifier, refresh::RefreshStore};
 
 /// Liveness and readiness, for load balancers and orchestrators.
 pub struct HealthApi;
 
-/// What must answer for the service to be ready: its database and its refresh store.
+/// What must answer for a service to be ready: its database, and its refresh store (token
+/// service) or the issuer's keys (customer service).
 #[derive(Clone)]
 pub struct Readiness {
     pub db: DatabaseConnection,
     pub refresh_store: Option<std::sync::Arc<dyn RefreshStore>>,
+    pub jwks: Option<std::sync::Arc<JwksVerifier>>,
 }
 
 impl Readiness {
@@ -20,7 +22,8 @@ impl Readiness {
             Some(store) => store.ping().await.is_ok(),
             None => true,
         };
-        store_ok && self.db.ping().await.is_ok()
+        let keys_ok = self.jwks.as_ref().is_none_or(|jwks| jwks.has_keys());
+        store_ok && keys_ok && self.db.ping().await.is_ok()
     }
 }
 
@@ -66,7 +69,7 @@ impl HealthApi {
         status(true)
     }
 
-    /// Readiness: the database and the refresh store answer.
+    /// Readiness: the database answers, and the refresh store or the issuer's keys are there.
     #[oai(path = "/readyz/", method = "get", operation_id = "readyz")]
     async fn readyz(&self, readiness: Data<&Readiness>) -> HealthResponse {
         status(readiness.check().await)

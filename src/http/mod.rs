@@ -4,7 +4,9 @@
 mod body;
 mod health;
 mod middleware;
+mod pagination;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
 pub use middleware::{BodyLimit, TrailingSlash};
+pub use pagination::Pagination;

@@ -120,25 +120,54 @@ impl KeyStore {
     }
 
     /// Generation 1 is unique: when instances start together on an empty database, one insert
-    /// wins, the others do nothing, and all of them then load the winner's key.
+    /// wins, the others do nothing, and all of them then load the winner's key. The bootstrap
+    /// key signs at once on every instance, whatever its clock says: there is nothing to
+    /// pre-publish it to yet.
     async fn create_first_key(&self) -> Result<(), KeyStoreError> {
+        self.insert_new_key(1, chrono::DateTime::UNIX_EPOCH)
+            .await
+            .map(drop)
+    }
+
+    /// Makes the next generation's key, published from now and signing from `signs_from`
+    /// (later than now, so consumers' cached JWKS hold it before the first token it signs).
+    /// Keys already published stay published. Returns the new kid; `None` if another instance
+    /// made this generation first.
+    pub async fn rotate(
+        &self,
+        signs_from: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>, KeyStoreError> {
+        let generation = self
+            .list()
+            .await?
+            .iter()
+            .map(|key| key.generation)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        self.insert_new_key(generation, signs_from).await
+    }
+
+    async fn insert_new_key(
+        &self,
+        generation: i32,
+        signs_from: chrono::DateTime<Utc>,
+    ) -> Result<Option<String>, KeyStoreError> {
         let row = tokio::task::spawn_blocking(generate_key)
             .await
             .map_err(anyhow::Error::from)??;
-        let now = Utc::now();
+        let kid = row.kid.clone();
         let model = signing_key::ActiveModel {
             private_key: Set(self.cipher.seal(&row.pkcs8_der, &row.kid)),
             refresh_secret: Set(self
                 .cipher
                 .seal(&row.refresh_secret, &format!("{}/refresh", row.kid))),
             kid: Set(row.kid),
-            generation: Set(1),
+            generation: Set(generation),
             n: Set(row.n),
             e: Set(row.e),
-            created_at: Set(now),
-            // The bootstrap key signs at once on every instance, whatever its clock says:
-            // there is nothing to pre-publish it to yet.
-            signs_from: Set(chrono::DateTime::UNIX_EPOCH),
+            created_at: Set(Utc::now()),
+            signs_from: Set(signs_from),
             retires_at: Set(None),
         };
         let result = signing_key::Entity::insert(model)
@@ -150,7 +179,8 @@ impl KeyStore {
             .exec_without_returning(&self.db)
             .await;
         match result {
-            Ok(_) | Err(DbErr::RecordNotInserted) => Ok(()),
+            Ok(0) | Err(DbErr::RecordNotInserted) => Ok(None),
+            Ok(_) => Ok(Some(kid)),
             Err(err) => Err(err.into()),
         }
     }

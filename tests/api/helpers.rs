@@ -388,6 +388,98 @@ impl Drop for TestApp {
     }
 }
 
+/// The customer service, run beside a [`TestApp`] and trusting it through its JWKS over HTTP.
+pub struct TestCustomers {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: Arc<tessera::customers::CustomersState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    _database: TestDatabase,
+}
+
+impl TestCustomers {
+    /// Verifies against `auth`'s JWKS, with no leeway so that expiry is exact.
+    pub async fn spawn(auth: &TestApp, backend: Backend) -> Self {
+        Self::spawn_with_jwks(auth, backend, auth.url("/.well-known/jwks.json")).await
+    }
+
+    pub async fn spawn_with_jwks(auth: &TestApp, backend: Backend, jwks_url: String) -> Self {
+        let database = TestDatabase::create(backend).await;
+        let mut settings = test_settings(&database);
+        settings.customers_database_url = database.url.clone();
+        settings.customers_listen = "127.0.0.1:0".parse().unwrap();
+        let mut jwks = tessera::startup::jwks_settings(&settings, jwks_url);
+        jwks.issuer = auth.address.clone();
+        jwks.leeway = std::time::Duration::ZERO;
+        let app = tessera::startup::CustomersApp::build(&settings, jwks)
+            .await
+            .expect("building the customer service");
+        let address = format!("http://{}", app.addr());
+        let state = app.state().clone();
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        tokio::spawn(app.run(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            address,
+            client: reqwest::Client::new(),
+            state,
+            shutdown: Some(shutdown),
+            _database: database,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn create(&self, token: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url("/customers/"))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, token: &str, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn patch(&self, token: &str, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn delete(&self, token: &str, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+}
+
+impl Drop for TestCustomers {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
 pub struct TestUser {
     pub id: i64,
     pub username: String,

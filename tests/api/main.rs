@@ -4,6 +4,7 @@ mod helpers;
 
 mod accounts;
 mod captcha;
+mod customers;
 mod forgery;
 mod http_edges;
 mod jwks;

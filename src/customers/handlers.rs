@@ -1,0 +1,394 @@
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::{
+    ApiResponse, Object, OpenApi,
+    param::{Path, Query},
+    payload::Json,
+};
+use sea_orm::{
+    ActiveModelTrait,
+    ActiveValue::{NotSet, Set},
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryOrder,
+};
+use serde::Deserialize;
+
+use super::{CustomerAuth, CustomerTags, CustomersState};
+use crate::{
+    domain::{CustomerName, CustomerType, FieldError, FieldErrors, Mobile},
+    entity::customer,
+    error::ApiError,
+    http::{AnyBody, DocumentedInput, Pagination, lenient_string},
+};
+
+pub struct CustomersApi;
+
+/// A customer as stored.
+#[derive(Debug, Object)]
+pub struct Customer {
+    pub id: i64,
+    pub name: String,
+    pub mobile: String,
+    pub customer_type: String,
+    /// `sub` of the token that created it.
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<customer::Model> for Customer {
+    fn from(row: customer::Model) -> Self {
+        Self {
+            id: row.id,
+            name: row.name,
+            mobile: row.mobile,
+            customer_type: row.customer_type,
+            created_by: row.created_by,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct CustomerPage {
+    pub count: u64,
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    pub results: Vec<Customer>,
+}
+
+/// All three fields are required.
+#[derive(Debug, Object)]
+pub struct CreateCustomerRequest {
+    /// 1-255 characters.
+    pub name: String,
+    /// 7-15 digits, optionally after a leading `+`.
+    pub mobile: String,
+    /// 1-64 letters, digits, spaces, `-` or `_`.
+    pub customer_type: String,
+}
+
+/// Any of the fields; `id` names the customer when the path does not (seed 000's form).
+#[derive(Debug, Object)]
+pub struct UpdateCustomerRequest {
+    pub id: Option<i64>,
+    pub name: Option<String>,
+    pub mobile: Option<String>,
+    pub customer_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct CustomerInput {
+    #[serde(default, deserialize_with = "lenient_string")]
+    id: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    mobile: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    customer_type: Option<String>,
+}
+
+pub struct CreateInput(CustomerInput);
+pub struct UpdateInput(CustomerInput);
+
+impl<'de> Deserialize<'de> for CreateInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        CustomerInput::deserialize(d).map(Self)
+    }
+}
+
+impl<'de> Deserialize<'de> for UpdateInput {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        CustomerInput::deserialize(d).map(Self)
+    }
+}
+
+impl DocumentedInput for CreateInput {
+    type Schema = CreateCustomerRequest;
+}
+
+impl DocumentedInput for UpdateInput {
+    type Schema = UpdateCustomerRequest;
+}
+
+/// The fields of an update, each checked; `None` where not given.
+struct Changes {
+    name: Option<CustomerName>,
+    mobile: Option<Mobile>,
+    customer_type: Option<CustomerType>,
+}
+
+/// Parses one optional field, recording its error; `required` makes absence an error too.
+fn field<T>(
+    errors: &mut FieldErrors,
+    value: &Option<String>,
+    name: &'static str,
+    required: bool,
+    parse: fn(&str) -> Result<T, FieldError>,
+) -> Option<T> {
+    match value {
+        Some(raw) => errors.check(parse(raw)),
+        None if required => errors.check(Err(FieldError::required(name))),
+        None => None,
+    }
+}
+
+impl CustomerInput {
+    fn changes(&self, required: bool) -> Result<Changes, FieldErrors> {
+        let mut errors = FieldErrors::default();
+        let changes = Changes {
+            name: field(
+                &mut errors,
+                &self.name,
+                "name",
+                required,
+                CustomerName::parse,
+            ),
+            mobile: field(&mut errors, &self.mobile, "mobile", required, Mobile::parse),
+            customer_type: field(
+                &mut errors,
+                &self.customer_type,
+                "customer_type",
+                required,
+                CustomerType::parse,
+            ),
+        };
+        if errors.is_empty() {
+            Ok(changes)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// All three fields, as a create needs them.
+    fn complete(&self) -> Result<(CustomerName, Mobile, CustomerType), FieldErrors> {
+        match self.changes(true)? {
+            Changes {
+                name: Some(name),
+                mobile: Some(mobile),
+                customer_type: Some(customer_type),
+            } => Ok((name, mobile, customer_type)),
+            _ => Err(FieldErrors::from(FieldError::required("name"))),
+        }
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ListResponse {
+    /// One page of customers, oldest first.
+    #[oai(status = 200)]
+    Ok(Json<CustomerPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum CustomerResponse {
+    #[oai(status = 200)]
+    Ok(Json<Customer>),
+}
+
+#[derive(ApiResponse)]
+pub enum CreatedResponse {
+    #[oai(status = 201)]
+    Created(Json<Customer>),
+}
+
+#[derive(ApiResponse)]
+pub enum DeletedResponse {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+fn db_error(doing: &'static str) -> impl FnOnce(sea_orm::DbErr) -> ApiError {
+    move |err| anyhow::anyhow!(err).context(doing).into()
+}
+
+impl CustomersState {
+    async fn find(&self, id: i64) -> Result<customer::Model, ApiError> {
+        customer::Entity::find_by_id(id)
+            .one(&self.db)
+            .await
+            .map_err(db_error("loading a customer"))?
+            .ok_or(ApiError::NotFound)
+    }
+
+    async fn update(&self, id: i64, changes: Changes) -> Result<customer::Model, ApiError> {
+        let mut row = self.find(id).await?.into_active_model();
+        if let Some(name) = changes.name {
+            row.name = Set(name.as_ref().to_owned());
+        }
+        if let Some(mobile) = changes.mobile {
+            row.mobile = Set(mobile.as_ref().to_owned());
+        }
+        if let Some(customer_type) = changes.customer_type {
+            row.customer_type = Set(customer_type.as_ref().to_owned());
+        }
+        row.updated_at = Set(Utc::now());
+        row.update(&self.db)
+            .await
+            .map_err(db_error("updating a customer"))
+    }
+}
+
+#[OpenApi(tag = "CustomerTags::Customers")]
+impl CustomersApi {
+    /// List customers
+    ///
+    /// `page` starts at 1; `page_size` defaults to 20, at most 100.
+    #[oai(path = "/customers/", method = "get", operation_id = "list_customers")]
+    async fn list(
+        &self,
+        state: Data<&Arc<CustomersState>>,
+        _auth: CustomerAuth,
+        page: Query<Option<u64>>,
+        page_size: Query<Option<u64>>,
+    ) -> Result<ListResponse, ApiError> {
+        let pagination = Pagination::new(page.0, page_size.0)?;
+        let paginator = customer::Entity::find()
+            .order_by_asc(customer::Column::Id)
+            .paginate(&state.db, pagination.page_size);
+        let count = paginator
+            .num_items()
+            .await
+            .map_err(db_error("counting customers"))?;
+        let rows = paginator
+            .fetch_page(pagination.index(count)?)
+            .await
+            .map_err(db_error("listing customers"))?;
+        let (next, previous) = pagination.links(count, &format!("{}/customers/", state.public_url));
+        Ok(ListResponse::Ok(Json(CustomerPage {
+            count,
+            next,
+            previous,
+            results: rows.into_iter().map(Customer::from).collect(),
+        })))
+    }
+
+    /// Get a customer
+    #[oai(
+        path = "/customers/:id/",
+        method = "get",
+        operation_id = "get_customer"
+    )]
+    async fn get(
+        &self,
+        state: Data<&Arc<CustomersState>>,
+        _auth: CustomerAuth,
+        id: Path<i64>,
+    ) -> Result<CustomerResponse, ApiError> {
+        Ok(CustomerResponse::Ok(Json(state.find(id.0).await?.into())))
+    }
+
+    /// Create a customer
+    ///
+    /// Registered tokens only; anonymous tokens get 403.
+    #[oai(
+        path = "/customers/",
+        method = "post",
+        operation_id = "create_customer"
+    )]
+    async fn create(
+        &self,
+        state: Data<&Arc<CustomersState>>,
+        auth: CustomerAuth,
+        body: AnyBody<CreateInput>,
+    ) -> Result<CreatedResponse, ApiError> {
+        auth.require_write()?;
+        let (name, mobile, customer_type) = body.0.0.complete()?;
+        let now = Utc::now();
+        let row = customer::ActiveModel {
+            id: NotSet,
+            name: Set(name.as_ref().to_owned()),
+            mobile: Set(mobile.as_ref().to_owned()),
+            customer_type: Set(customer_type.as_ref().to_owned()),
+            created_by: Set(auth.0.sub.chars().take(64).collect()),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let created = customer::Entity::insert(row)
+            .exec_with_returning(&state.db)
+            .await
+            .map_err(db_error("creating a customer"))?;
+        Ok(CreatedResponse::Created(Json(created.into())))
+    }
+
+    /// Update a customer
+    ///
+    /// Any of name, mobile and customer_type. Registered tokens only.
+    #[oai(
+        path = "/customers/:id/",
+        method = "patch",
+        operation_id = "update_customer"
+    )]
+    async fn update(
+        &self,
+        state: Data<&Arc<CustomersState>>,
+        auth: CustomerAuth,
+        id: Path<i64>,
+        body: AnyBody<UpdateInput>,
+    ) -> Result<CustomerResponse, ApiError> {
+        auth.require_write()?;
+        let changes = body.0.0.changes(false)?;
+        Ok(CustomerResponse::Ok(Json(
+            state.update(id.0, changes).await?.into(),
+        )))
+    }
+
+    /// Update the customer named in the body
+    ///
+    /// Seed 000's form: `PATCH /customers/` with `id` among the fields.
+    #[oai(
+        path = "/customers/",
+        method = "patch",
+        operation_id = "update_customer_by_body_id"
+    )]
+    async fn update_by_body_id(
+        &self,
+        state: Data<&Arc<CustomersState>>,
+        auth: CustomerAuth,
+        body: AnyBody<UpdateInput>,
+    ) -> Result<CustomerResponse, ApiError> {
+        auth.require_write()?;
+        let input = body.0.0;
+        let id = match input.id.as_deref().map(str::trim) {
+            None | Some("") => {
+                return Err(FieldError::new("id", "\"id\" must be sent to update data.").into());
+            }
+            Some(raw) => raw.parse::<i64>().map_err(|_| {
+                ApiError::from(FieldError::new("id", "A valid integer is required."))
+            })?,
+        };
+        let changes = input.changes(false)?;
+        Ok(CustomerResponse::Ok(Json(
+            state.update(id, changes).await?.into(),
+        )))
+    }
+
+    /// Delete a customer
+    ///
+    /// Registered tokens only.
+    #[oai(
+        path = "/customers/:id/",
+        method = "delete",
+        operation_id = "delete_customer"
+    )]
+    async fn delete(
+        &self,
+        state: Data<&Arc<CustomersState>>,
+        auth: CustomerAuth,
+        id: Path<i64>,
+    ) -> Result<DeletedResponse, ApiError> {
+        auth.require_write()?;
+        let deleted = customer::Entity::delete_by_id(id.0)
+            .exec(&state.db)
+            .await
+            .map_err(db_error("deleting a customer"))?;
+        if deleted.rows_affected == 0 {
+            return Err(ApiError::NotFound);
+        }
+        Ok(DeletedResponse::NoContent)
+    }
+}
