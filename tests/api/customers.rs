@@ -53,6 +53,15 @@ async fn every_customer_endpoint_answers_as_the_design_says(backend: Backend) {
     let user = auth.create_user(Role::Customer).await;
     let token = user.access.as_str();
 
+    for path in ["/docs", "/openapi.json", "/healthz"] {
+        let response = customers
+            .client
+            .get(customers.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
     let (status, empty) = status_and_json(customers.get(token, "/customers/").await).await;
     assert_eq!(
         (status, empty),

@@ -81,6 +81,53 @@ async fn forgeries(app: &TestApp, genuine: &str, refresh: &str) -> Vec<(&'static
     ]
 }
 
+/// Refresh tokens are HS256 under a server secret: each attack keeps the genuine family.
+fn refresh_forgeries(app: &TestApp, genuine: &str) -> Vec<(&'static str, String)> {
+    let (header, claims) = peek(genuine);
+    let parts: Vec<&str> = genuine.split('.').collect();
+    let mut none_header = header.clone();
+    none_header["alg"] = json!("none");
+    let mut longer = claims.clone();
+    longer["exp"] = json!(claims["exp"].as_i64().unwrap() + 86_400 * 365);
+    // RS256 under our own private key: a genuine signature, the wrong algorithm for a refresh token.
+    let mut rs256_header = header.clone();
+    rs256_header["alg"] = json!("RS256");
+    let rs256_input = format!("{}.{}", b64(&rs256_header), parts[1]);
+    let rs256_signature = app
+        .state
+        .keys
+        .current()
+        .active()
+        .sign_rs256(rs256_input.as_bytes());
+    vec![
+        (
+            "refresh with alg none",
+            format!("{}.{}.", b64(&none_header), parts[1]),
+        ),
+        (
+            "refresh with a stripped signature",
+            format!("{}.{}.", parts[0], parts[1]),
+        ),
+        (
+            "refresh with a longer life",
+            format!("{}.{}.{}", parts[0], b64(&longer), parts[2]),
+        ),
+        (
+            "refresh signed RS256",
+            format!("{rs256_input}.{}", URL_SAFE_NO_PAD.encode(rs256_signature)),
+        ),
+        (
+            "refresh HS256 under a guessed secret",
+            encode(
+                &Header::new(Algorithm::HS256),
+                &claims,
+                &EncodingKey::from_secret(b"secret"),
+            )
+            .unwrap(),
+        ),
+    ]
+}
+
 async fn forged_tokens_are_refused_wherever_tokens_are_read(backend: Backend) {
     let db = TestDatabase::create(backend).await;
     let app = TestApp::spawn(&db).await;
@@ -108,9 +155,37 @@ async fn forged_tokens_are_refused_wherever_tokens_are_read(backend: Backend) {
             "{attack} at register"
         );
     }
+    for (attack, token) in forgeries(&app, &admin.access, &admin.refresh).await {
+        if attack != "refresh token as access" {
+            assert_eq!(
+                app.post_verify(&token).await.status(),
+                StatusCode::UNAUTHORIZED,
+                "{attack} at verify"
+            );
+        }
+    }
+    for (attack, token) in refresh_forgeries(&app, &admin.refresh) {
+        for response in [
+            app.post_refresh(&token).await,
+            app.post_verify(&token).await,
+            app.post_blacklist(&token).await,
+        ] {
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{attack}");
+        }
+    }
+    assert_eq!(
+        app.post_refresh(&admin.access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "access as refresh"
+    );
     assert_eq!(
         app.get_me(&admin.access).await.status(),
         StatusCode::OK,
         "the genuine token still works"
+    );
+    assert_eq!(
+        app.post_refresh(&admin.refresh).await.status(),
+        StatusCode::OK,
+        "the genuine refresh token still works"
     );
 }
