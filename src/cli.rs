@@ -74,6 +74,9 @@ pub enum UsersCommand {
 pub enum KeysCommand {
     /// List signing keys and their dates (never their private parts).
     List,
+    /// Make a new signing key: published now, signing after the pre-publication delay
+    /// (`key_prepublish`); older keys stay published until every token they signed has expired.
+    Rotate,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -39,6 +39,9 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::List,
         } => list_keys(&settings).await,
+        Command::Keys {
+            command: KeysCommand::Rotate,
+        } => rotate_keys(&settings).await,
         Command::Openapi { service, out } => {
             let document = match service {
                 OpenapiService::Auth => auth_openapi().spec(),
@@ -193,6 +196,38 @@ fn read_password(from_stdin: bool) -> anyhow::Result<String> {
         bail!("the passwords do not match");
     }
     Ok(first)
+}
+
+async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
+    let db = db::connect(&settings.database_url).await?;
+    db::migrate(&db).await?;
+    let store = KeyStore::new(db, KeyCipher::new(&settings.key_secret(false)?));
+    let signs_from = chrono::Utc::now() + chrono::Duration::from_std(settings.key_prepublish)?;
+    let lifetimes = settings.lifetimes;
+    // Older keys must outlive every token they signed: the longest lifetime of any kind.
+    let outlives = [
+        lifetimes.access,
+        lifetimes.refresh,
+        lifetimes.anonymous_access,
+        lifetimes.anonymous_refresh,
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or_default();
+    match store.rotate(signs_from, outlives).await? {
+        Some(kid) => {
+            let retire = signs_from + chrono::Duration::from_std(outlives)?;
+            println!(
+                "new key {kid}: in the JWKS now, signing from {}",
+                signs_from.to_rfc3339()
+            );
+            println!("older keys leave the JWKS at {}", retire.to_rfc3339());
+            Ok(())
+        }
+        None => bail!(
+            "another rotation made the same generation at the same time; see `tessera keys list`"
+        ),
+    }
 }
 
 async fn list_keys(settings: &Settings) -> anyhow::Result<()> {

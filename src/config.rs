@@ -122,6 +122,13 @@ pub struct SettingsArgs {
     /// How long consumers may cache the JWKS (Cache-Control max-age) [default: 5m]
     #[arg(long, env = "TESSERA_JWKS_MAX_AGE", global = true)]
     pub jwks_max_age: Option<String>,
+    /// How long `keys rotate` publishes a new key before it signs; longer than any consumer's
+    /// JWKS cache (Envoy 10 min, istiod 20 min) [default: 1h]
+    #[arg(long, env = "TESSERA_KEY_PREPUBLISH", global = true)]
+    pub key_prepublish: Option<String>,
+    /// How often each instance re-reads the signing keys, so a rotation reaches all of them [default: 30s]
+    #[arg(long, env = "TESSERA_KEY_RELOAD_INTERVAL", global = true)]
+    pub key_reload_interval: Option<String>,
     /// Log filter, tracing's EnvFilter syntax [default: info]
     #[arg(long, env = "TESSERA_LOG", global = true)]
     pub log: Option<String>,
@@ -162,6 +169,8 @@ struct FileSettings {
     argon2_parallelism: Option<u32>,
     hash_concurrency: Option<usize>,
     jwks_max_age: Option<String>,
+    key_prepublish: Option<String>,
+    key_reload_interval: Option<String>,
     log: Option<String>,
 }
 
@@ -204,6 +213,8 @@ pub struct Settings {
     pub hash_cost: HashCost,
     pub hash_concurrency: usize,
     pub jwks_max_age: Duration,
+    pub key_prepublish: Duration,
+    pub key_reload_interval: Duration,
     pub log: String,
 }
 
@@ -396,6 +407,16 @@ impl Settings {
                 "jwks_max_age",
                 args.jwks_max_age.or(file.jwks_max_age),
                 Duration::from_secs(300),
+            )?,
+            key_prepublish: lifetime_or_zero(
+                "key_prepublish",
+                args.key_prepublish.or(file.key_prepublish),
+                Duration::from_secs(3600),
+            )?,
+            key_reload_interval: lifetime(
+                "key_reload_interval",
+                args.key_reload_interval.or(file.key_reload_interval),
+                Duration::from_secs(30),
             )?,
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
         })

@@ -48,6 +48,7 @@ pub struct AuthApp {
     addr: SocketAddr,
     state: Arc<AuthState>,
     max_body_bytes: usize,
+    key_reload_interval: Duration,
 }
 
 impl AuthApp {
@@ -57,9 +58,8 @@ impl AuthApp {
         let key_secret = settings.key_secret(may_generate_secret)?;
         let db = open_database(settings, &settings.database_url).await?;
         db::migrate(&db).await?;
-        let ring = KeyStore::new(db.clone(), KeyCipher::new(&key_secret))
-            .load_or_create()
-            .await?;
+        let key_store = KeyStore::new(db.clone(), KeyCipher::new(&key_secret));
+        let ring = key_store.load_or_create().await?;
         let keys = Arc::new(SharedKeyRing::new(ring));
 
         let (acceptor, addr) = bind(settings.auth_listen).await?;
@@ -91,6 +91,7 @@ impl AuthApp {
             verifier: TokenVerifier::new(keys.clone(), &token_settings),
             refresh_store,
             keys,
+            key_store,
             db,
             hasher,
             registration: settings.registration,
@@ -104,6 +105,7 @@ impl AuthApp {
             addr,
             state,
             max_body_bytes: settings.max_body_bytes,
+            key_reload_interval: settings.key_reload_interval,
         })
     }
 
@@ -125,12 +127,14 @@ impl AuthApp {
             jwks: None,
         };
         let pruning = tokio::spawn(prune_expired_sessions(self.state.refresh_store.clone()));
+        let reloading = tokio::spawn(reload_keys(self.state.clone(), self.key_reload_interval));
         let routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
             .data(self.state)
             .data(readiness);
         tracing::info!(address = %self.addr, "token service listening");
         let served = serve(self.acceptor, routes, self.max_body_bytes, shutdown).await;
         pruning.abort();
+        reloading.abort();
         served
     }
 }
@@ -273,6 +277,18 @@ async fn serve(
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
         .await
+}
+
+async fn reload_keys(state: Arc<AuthState>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        if let Err(err) = state.reload_keys().await {
+            // Keep signing with the keys held; the database may be back on the next tick.
+            tracing::warn!(error = %err, "could not reload signing keys");
+        }
+    }
 }
 
 /// The SQL store keeps expired families until they are deleted; Redis expires its own.

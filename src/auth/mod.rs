@@ -20,7 +20,7 @@ pub use well_known::WellKnownApi;
 
 use crate::{
     error::ApiError,
-    keys::SharedKeyRing,
+    keys::{KeyStore, KeyStoreError, SharedKeyRing},
     refresh::RefreshStore,
     token::{AccessClaims, TokenIssuer, TokenVerifier},
 };
@@ -36,6 +36,8 @@ pub struct RegistrationPolicy {
 pub struct AuthState {
     pub db: DatabaseConnection,
     pub keys: Arc<SharedKeyRing>,
+    /// Where `keys` is reloaded from: another instance may have rotated.
+    pub key_store: KeyStore,
     pub issuer: TokenIssuer,
     pub verifier: TokenVerifier,
     pub refresh_store: Arc<dyn RefreshStore>,
@@ -49,6 +51,15 @@ pub struct AuthState {
     /// `Cache-Control` of the JWKS: shorter than a new key's pre-publication, so consumers
     /// hold it before it signs anything.
     pub jwks_cache_control: String,
+}
+
+impl AuthState {
+    /// Re-reads the signing keys: a pending key becomes the signer at its time, a retired one
+    /// leaves the JWKS, and a rotation made by any instance reaches this one.
+    pub async fn reload_keys(&self) -> Result<(), KeyStoreError> {
+        self.keys.replace(self.key_store.load().await?);
+        Ok(())
+    }
 }
 
 #[derive(Tags)]

@@ -1,8 +1,9 @@
 use chrono::Utc;
 use rsa::{RsaPrivateKey, pkcs8::EncodePrivateKey, traits::PublicKeyParts};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, sea_query::OnConflict,
+    ActiveValue::Set,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::{Expr, OnConflict},
 };
 
 use super::{ActiveKey, Jwk, KeyCipher, KeyRing, PublishedKey, cipher::WrongKeySecret};
@@ -131,11 +132,13 @@ impl KeyStore {
 
     /// Makes the next generation's key, published from now and signing from `signs_from`
     /// (later than now, so consumers' cached JWKS hold it before the first token it signs).
-    /// Keys already published stay published. Returns the new kid; `None` if another instance
-    /// made this generation first.
+    /// Every older key stays published until `signs_from + outlives`, when the last token it
+    /// signed has expired, and is dropped then. Returns the new kid; `None` if another
+    /// instance made this generation first.
     pub async fn rotate(
         &self,
         signs_from: chrono::DateTime<Utc>,
+        outlives: std::time::Duration,
     ) -> Result<Option<String>, KeyStoreError> {
         let generation = self
             .list()
@@ -145,7 +148,18 @@ impl KeyStore {
             .max()
             .unwrap_or(0)
             + 1;
-        self.insert_new_key(generation, signs_from).await
+        let Some(kid) = self.insert_new_key(generation, signs_from).await? else {
+            return Ok(None);
+        };
+        let retires_at =
+            signs_from + chrono::Duration::from_std(outlives).map_err(anyhow::Error::from)?;
+        signing_key::Entity::update_many()
+            .col_expr(signing_key::Column::RetiresAt, Expr::value(retires_at))
+            .filter(signing_key::Column::Generation.lt(generation))
+            .filter(signing_key::Column::RetiresAt.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(Some(kid))
     }
 
     async fn insert_new_key(

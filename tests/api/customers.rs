@@ -424,11 +424,11 @@ async fn a_rotated_signing_key_is_picked_up_without_a_restart(backend: Backend) 
     };
     let store = KeyStore::new(auth.state.db.clone(), KeyCipher::new(secret));
     let new_kid = store
-        .rotate(chrono::Utc::now())
+        .rotate(chrono::Utc::now(), std::time::Duration::from_secs(86_400))
         .await
         .unwrap()
         .expect("a new generation");
-    auth.state.keys.replace(store.load().await.unwrap());
+    auth.state.reload_keys().await.unwrap();
     let after = auth.create_user(Role::Customer).await;
 
     assert_eq!(peek(&after.access).0["kid"], new_kid);

@@ -144,3 +144,146 @@ async fn the_private_key_is_stored_encrypted_and_needs_the_key_secret(backend: B
 
     assert!(error.contains("TESSERA_KEY_SECRET"), "{error}");
 }
+
+mod rotation {
+    use std::time::Duration;
+
+    use chrono::Utc;
+    use reqwest::StatusCode;
+    use tessera::{
+        config::KeySecretSource,
+        domain::Role,
+        keys::{KeyCipher, KeyStore},
+    };
+
+    use crate::{
+        helpers::{Backend, TestApp, TestDatabase, peek, test_settings},
+        on_both_backends,
+    };
+
+    on_both_backends!(
+        a_rotated_key_is_published_before_it_signs,
+        instances_sharing_a_database_converge_on_a_rotation,
+        a_retired_key_leaves_the_jwks_and_its_tokens_stop_working,
+    );
+
+    fn key_store(app: &TestApp) -> KeyStore {
+        let KeySecretSource::Given(secret) = &app.settings.key_secret else {
+            unreachable!()
+        };
+        KeyStore::new(app.state.db.clone(), KeyCipher::new(secret))
+    }
+
+    async fn kids(app: &TestApp) -> Vec<String> {
+        let jwks = app.get_json("/.well-known/jwks.json").await;
+        jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|key| key["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    async fn a_rotated_key_is_published_before_it_signs(backend: Backend) {
+        let db = TestDatabase::create(backend).await;
+        let app = TestApp::spawn(&db).await;
+        let before = app.create_user(Role::Customer).await;
+        let old_kid = peek(&before.access).0["kid"].as_str().unwrap().to_owned();
+
+        let new_kid = key_store(&app)
+            .rotate(
+                Utc::now() + chrono::Duration::hours(1),
+                Duration::from_secs(86_400),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        app.state.reload_keys().await.unwrap();
+
+        assert_eq!(kids(&app).await, [old_kid.clone(), new_kid]);
+        let during = app.create_user(Role::Customer).await;
+        assert_eq!(
+            peek(&during.access).0["kid"],
+            old_kid.as_str(),
+            "the pending key does not sign yet"
+        );
+        assert_eq!(app.get_me(&before.access).await.status(), StatusCode::OK);
+    }
+
+    async fn instances_sharing_a_database_converge_on_a_rotation(backend: Backend) {
+        let db = TestDatabase::create(backend).await;
+        let mut settings = test_settings(&db);
+        settings.key_reload_interval = Duration::from_millis(200);
+        // One issuer for both, as behind a load balancer.
+        settings.public_url = Some("https://auth.example".into());
+        let first = TestApp::spawn_with(settings.clone()).await;
+        let second = TestApp::spawn_with(settings).await;
+        let before = first.create_user(Role::Customer).await;
+
+        let new_kid = key_store(&first)
+            .rotate(Utc::now(), Duration::from_secs(86_400))
+            .await
+            .unwrap()
+            .unwrap();
+
+        // Neither instance is told: each finds the rotation on its own periodic reload.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let mut minted = Vec::new();
+        for app in [&first, &second] {
+            loop {
+                let user = app.create_user(Role::Customer).await;
+                if peek(&user.access).0["kid"] == new_kid.as_str() {
+                    minted.push(user);
+                    break;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the rotation never reached an instance"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        for user in &minted {
+            for app in [&first, &second] {
+                assert_eq!(app.get_me(&user.access).await.status(), StatusCode::OK);
+            }
+        }
+        assert_eq!(
+            second.get_me(&before.access).await.status(),
+            StatusCode::OK,
+            "old tokens stay valid"
+        );
+        assert_eq!(
+            second.post_refresh(&before.refresh).await.status(),
+            StatusCode::OK,
+            "and old refresh tokens"
+        );
+    }
+
+    async fn a_retired_key_leaves_the_jwks_and_its_tokens_stop_working(backend: Backend) {
+        let db = TestDatabase::create(backend).await;
+        let app = TestApp::spawn(&db).await;
+        let before = app.create_user(Role::Customer).await;
+
+        // Signing since two days, with tokens living one second: the old key is past retirement.
+        let new_kid = key_store(&app)
+            .rotate(
+                Utc::now() - chrono::Duration::days(2),
+                Duration::from_secs(1),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        app.state.reload_keys().await.unwrap();
+
+        assert_eq!(kids(&app).await, [new_kid]);
+        assert_eq!(
+            app.get_me(&before.access).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(
+            app.post_refresh(&before.refresh).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+}
