@@ -14,6 +14,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 [ -x "$BIN" ] || cargo build --release
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 AUTH=http://127.0.0.1:7201 CUSTOMERS=http://127.0.0.1:7202
+export TESSERA_LOGIN_RATE_LIMIT=off TESSERA_LOGIN_USERNAME_RATE_LIMIT=off
 export TESSERA_DATA_DIR="$WORK/data" TESSERA_AUTH_LISTEN=127.0.0.1:7201 TESSERA_CUSTOMERS_LISTEN=127.0.0.1:7202 TESSERA_LOG=warn
 "$BIN" serve > "$WORK/serve.log" 2>&1 &
 for _ in $(seq 100); do curl -sf -o /dev/null $CUSTOMERS/readyz && break; sleep 0.1; done

@@ -13,6 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{HashCost, RegistrationPolicy},
+    http::Rate,
     keys::KeySecret,
     token::Lifetimes,
 };
@@ -129,6 +130,21 @@ pub struct SettingsArgs {
     /// How often each instance re-reads the signing keys, so a rotation reaches all of them [default: 30s]
     #[arg(long, env = "TESSERA_KEY_RELOAD_INTERVAL", global = true)]
     pub key_reload_interval: Option<String>,
+    /// Logins per client IP: N/s, N/m or N/h, or `off` [default: 30/m]
+    #[arg(long, env = "TESSERA_LOGIN_RATE_LIMIT", global = true)]
+    pub login_rate_limit: Option<String>,
+    /// Logins per username, whatever the IP [default: 10/m]
+    #[arg(long, env = "TESSERA_LOGIN_USERNAME_RATE_LIMIT", global = true)]
+    pub login_username_rate_limit: Option<String>,
+    /// Registrations per client IP [default: 10/m]
+    #[arg(long, env = "TESSERA_REGISTER_RATE_LIMIT", global = true)]
+    pub register_rate_limit: Option<String>,
+    /// Anonymous token pairs per client IP [default: 60/m]
+    #[arg(long, env = "TESSERA_ANONYMOUS_RATE_LIMIT", global = true)]
+    pub anonymous_rate_limit: Option<String>,
+    /// Proxies whose X-Forwarded-For is believed, comma-separated IPs [default: none]
+    #[arg(long, env = "TESSERA_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
     /// Log filter, tracing's EnvFilter syntax [default: info]
     #[arg(long, env = "TESSERA_LOG", global = true)]
     pub log: Option<String>,
@@ -171,6 +187,11 @@ struct FileSettings {
     jwks_max_age: Option<String>,
     key_prepublish: Option<String>,
     key_reload_interval: Option<String>,
+    login_rate_limit: Option<String>,
+    login_username_rate_limit: Option<String>,
+    register_rate_limit: Option<String>,
+    anonymous_rate_limit: Option<String>,
+    trusted_proxies: Option<String>,
     log: Option<String>,
 }
 
@@ -215,6 +236,7 @@ pub struct Settings {
     pub jwks_max_age: Duration,
     pub key_prepublish: Duration,
     pub key_reload_interval: Duration,
+    pub rate_limits: RateLimitSettings,
     pub log: String,
 }
 
@@ -418,6 +440,42 @@ impl Settings {
                 args.key_reload_interval.or(file.key_reload_interval),
                 Duration::from_secs(30),
             )?,
+            rate_limits: RateLimitSettings {
+                login: rate(
+                    "login_rate_limit",
+                    args.login_rate_limit.or(file.login_rate_limit),
+                    "30/m",
+                )?,
+                login_username: rate(
+                    "login_username_rate_limit",
+                    args.login_username_rate_limit
+                        .or(file.login_username_rate_limit),
+                    "10/m",
+                )?,
+                register: rate(
+                    "register_rate_limit",
+                    args.register_rate_limit.or(file.register_rate_limit),
+                    "10/m",
+                )?,
+                anonymous: rate(
+                    "anonymous_rate_limit",
+                    args.anonymous_rate_limit.or(file.anonymous_rate_limit),
+                    "60/m",
+                )?,
+                trusted_proxies: args
+                    .trusted_proxies
+                    .or(file.trusted_proxies)
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|ip| !ip.is_empty())
+                    .map(|ip| {
+                        ip.parse().map_err(|_| {
+                            anyhow::anyhow!("trusted_proxies: {ip:?} is not an IP address")
+                        })
+                    })
+                    .collect::<anyhow::Result<_>>()?,
+            },
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
         })
     }
@@ -467,6 +525,26 @@ fn write_private(path: &Path, contents: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(contents.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Per-endpoint limits; `None` is off.
+#[derive(Debug, Clone, Default)]
+pub struct RateLimitSettings {
+    pub login: Option<Rate>,
+    pub login_username: Option<Rate>,
+    pub register: Option<Rate>,
+    pub anonymous: Option<Rate>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+fn rate(name: &str, raw: Option<String>, default: &str) -> anyhow::Result<Option<Rate>> {
+    let raw = raw.unwrap_or_else(|| default.to_owned());
+    if raw.trim().eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    Rate::parse(&raw)
+        .map(Some)
+        .ok_or_else(|| anyhow::anyhow!("{name}: {raw:?} is not a rate such as 10/m, 5/s or off"))
 }
 
 fn check_database_url(name: &str, url: &str) -> anyhow::Result<()> {

@@ -13,7 +13,10 @@ use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::{AccountsApi, AuthState, CaptchaVerifier, PasswordHasher, TokensApi, WellKnownApi},
+    auth::{
+        AccountsApi, AuthState, CaptchaVerifier, PasswordHasher, RateLimits, TokensApi,
+        WellKnownApi,
+    },
     config::Settings,
     customers::{CustomersApi, CustomersState},
     db,
@@ -96,6 +99,7 @@ impl AuthApp {
             hasher,
             registration: settings.registration,
             rotate_refresh_tokens: settings.rotate_refresh_tokens,
+            limits: RateLimits::new(&settings.rate_limits),
             captcha,
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
             public_url,

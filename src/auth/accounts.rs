@@ -306,6 +306,7 @@ impl AccountsApi {
         req: &Request,
         body: AnyBody<RegisterInput>,
     ) -> Result<RegisterResponse, ApiError> {
+        state.limits.admit(&state.limits.register, req)?;
         let AnyBody(input) = body;
         let registration = state.parse_registration(input)?;
         let role = registration.user.role;

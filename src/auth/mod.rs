@@ -19,7 +19,9 @@ pub use tokens::TokensApi;
 pub use well_known::WellKnownApi;
 
 use crate::{
+    config::RateLimitSettings,
     error::ApiError,
+    http::{RateLimiter, client_ip},
     keys::{KeyStore, KeyStoreError, SharedKeyRing},
     refresh::RefreshStore,
     token::{AccessClaims, TokenIssuer, TokenVerifier},
@@ -48,9 +50,39 @@ pub struct AuthState {
     pub captcha: Option<CaptchaVerifier>,
     /// Where clients reach this service: the issuer, and the base of `next`/`previous` links.
     pub public_url: String,
+    pub limits: RateLimits,
     /// `Cache-Control` of the JWKS: shorter than a new key's pre-publication, so consumers
     /// hold it before it signs anything.
     pub jwks_cache_control: String,
+}
+
+/// The limiters of the endpoints that cost the most or invite abuse; `None` is off.
+pub struct RateLimits {
+    pub login: Option<RateLimiter>,
+    pub login_username: Option<RateLimiter>,
+    pub register: Option<RateLimiter>,
+    pub anonymous: Option<RateLimiter>,
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+impl RateLimits {
+    pub fn new(settings: &RateLimitSettings) -> Self {
+        Self {
+            login: settings.login.map(RateLimiter::new),
+            login_username: settings.login_username.map(RateLimiter::new),
+            register: settings.register.map(RateLimiter::new),
+            anonymous: settings.anonymous.map(RateLimiter::new),
+            trusted_proxies: settings.trusted_proxies.clone(),
+        }
+    }
+
+    /// Admits one request from the client `req` came from, under `limiter`.
+    pub fn admit(&self, limiter: &Option<RateLimiter>, req: &Request) -> Result<(), ApiError> {
+        match (limiter, client_ip(req, &self.trusted_proxies)) {
+            (Some(limiter), Some(ip)) => limiter.admit(&ip.to_string()),
+            _ => Ok(()),
+        }
+    }
 }
 
 impl AuthState {

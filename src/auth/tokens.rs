@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use poem::web::Data;
+use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
@@ -127,6 +127,7 @@ impl TokensApi {
     ///
     /// simplejwt's `TokenObtainPairView`: username and password for an access and a refresh
     /// token. A wrong password, an unknown user and an inactive account get the same 401.
+    /// Limited per client IP and per username (429 with `Retry-After`).
     #[oai(
         path = "/auth/token/",
         method = "post",
@@ -135,8 +136,10 @@ impl TokensApi {
     async fn obtain(
         &self,
         state: Data<&Arc<AuthState>>,
+        req: &Request,
         body: AnyBody<ObtainInput>,
     ) -> Result<ObtainResponse, ApiError> {
+        state.limits.admit(&state.limits.login, req)?;
         let AnyBody(input) = body;
         let mut errors = FieldErrors::default();
         let username = errors.check(
@@ -154,6 +157,10 @@ impl TokensApi {
         let (Some(username), Some(password)) = (username, password) else {
             return Err(errors.into());
         };
+        // Per account too, so guessing one user's password from many addresses is slow as well.
+        if let Some(limiter) = &state.limits.login_username {
+            limiter.admit(&Username::normalize(&username))?;
+        }
         if password.chars().count() > password::MAX_LENGTH {
             // No account has such a password: refused before any lookup or hashing.
             return Err(ApiError::NoActiveAccount);
@@ -320,7 +327,12 @@ impl TokensApi {
         method = "post",
         operation_id = "obtain_anonymous_token_pair"
     )]
-    async fn anonymous(&self, state: Data<&Arc<AuthState>>) -> Result<ObtainResponse, ApiError> {
+    async fn anonymous(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        req: &Request,
+    ) -> Result<ObtainResponse, ApiError> {
+        state.limits.admit(&state.limits.anonymous, req)?;
         let subject = Subject {
             sub: format!("anon:{}", uuid::Uuid::new_v4()),
             user_id: None,

@@ -5,8 +5,10 @@ mod body;
 mod health;
 mod middleware;
 mod pagination;
+mod rate_limit;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
 pub use middleware::{BodyLimit, TrailingSlash};
 pub use pagination::Pagination;
+pub use rate_limit::{Rate, RateLimiter, client_ip};

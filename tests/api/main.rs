@@ -9,6 +9,7 @@ mod forgery;
 mod http_edges;
 mod jwks;
 mod openapi_drift;
+mod rate_limits;
 mod redis_outage;
 mod refresh;
 mod refresh_store;

@@ -1,0 +1,187 @@
+use std::{
+    collections::HashMap,
+    net::IpAddr,
+    sync::Mutex,
+    time::{Duration, Instant},
+};
+
+use poem::Request;
+
+use crate::error::ApiError;
+
+/// `N/s`, `N/m` or `N/h`: up to N requests in a burst, refilled evenly over the period.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rate {
+    pub burst: u32,
+    pub period: Duration,
+}
+
+impl Rate {
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (count, unit) = raw.trim().split_once('/')?;
+        let burst: u32 = count.trim().parse().ok().filter(|n| *n > 0)?;
+        let period = match unit.trim() {
+            "s" | "sec" | "second" => Duration::from_secs(1),
+            "m" | "min" | "minute" => Duration::from_secs(60),
+            "h" | "hour" => Duration::from_secs(3600),
+            _ => return None,
+        };
+        Some(Self { burst, period })
+    }
+}
+
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+/// Token buckets by key (a client IP, a username), in this process: each instance behind a
+/// load balancer limits on its own.
+pub struct RateLimiter {
+    rate: Rate,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+/// Past this many keys, buckets that have refilled (idle clients) are dropped, so a flood of
+/// spoofed sources cannot grow the map without bound.
+const MAX_KEYS: usize = 100_000;
+
+impl RateLimiter {
+    pub fn new(rate: Rate) -> Self {
+        Self {
+            rate,
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one token for `key`, or says how long until one is there.
+    pub fn check(&self, key: &str) -> Result<(), Duration> {
+        let capacity = f64::from(self.rate.burst);
+        let per_second = capacity / self.rate.period.as_secs_f64();
+        let now = Instant::now();
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+            buckets.retain(|_, bucket| {
+                bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second
+                    < capacity
+            });
+        }
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
+        bucket.tokens = (bucket.tokens
+            + now.duration_since(bucket.updated).as_secs_f64() * per_second)
+            .min(capacity);
+        bucket.updated = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
+
+    /// [`check`](Self::check) as the API answers it: 429 with `Retry-After` in whole seconds.
+    pub fn admit(&self, key: &str) -> Result<(), ApiError> {
+        self.check(key).map_err(|wait| ApiError::RateLimited {
+            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
+    }
+}
+
+/// The address a request came from: the peer, or, when the peer is a trusted proxy, the
+/// nearest `X-Forwarded-For` hop that is not one (a client can prepend anything it likes).
+pub fn client_ip(req: &Request, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
+    let peer = req.remote_addr().as_socket_addr()?.ip();
+    Some(forwarded_client(peer, req.headers(), trusted_proxies))
+}
+
+fn forwarded_client(
+    peer: IpAddr,
+    headers: &poem::http::HeaderMap,
+    trusted_proxies: &[IpAddr],
+) -> IpAddr {
+    if !trusted_proxies.contains(&peer) {
+        return peer;
+    }
+    let forwarded = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
+        .collect::<Vec<_>>();
+    forwarded
+        .into_iter()
+        .rev()
+        .find(|hop| !trusted_proxies.contains(hop))
+        .unwrap_or(peer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(
+            Rate::parse("10/m"),
+            Some(Rate {
+                burst: 10,
+                period: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            Rate::parse("5 / s"),
+            Some(Rate {
+                burst: 5,
+                period: Duration::from_secs(1)
+            })
+        );
+        for bad in ["", "10", "0/m", "ten/m", "10/w", "-1/s"] {
+            assert_eq!(Rate::parse(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_burst_is_admitted_then_refused_with_the_wait() {
+        let limiter = RateLimiter::new(Rate {
+            burst: 3,
+            period: Duration::from_secs(60),
+        });
+        for _ in 0..3 {
+            assert!(limiter.check("a").is_ok());
+        }
+        let wait = limiter.check("a").unwrap_err();
+        assert!(
+            wait > Duration::from_secs(19) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
+        assert!(limiter.check("b").is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn client_ip_trusts_forwarded_for_only_from_trusted_proxies() {
+        let headers = |forwarded: &str| {
+            let mut headers = poem::http::HeaderMap::new();
+            headers.insert("x-forwarded-for", forwarded.parse().unwrap());
+            headers
+        };
+        let ip = |raw: &str| raw.parse::<IpAddr>().unwrap();
+        let proxy = ip("10.0.0.1");
+        assert_eq!(
+            forwarded_client(ip("203.0.113.9"), &headers("1.2.3.4"), &[proxy]),
+            ip("203.0.113.9")
+        );
+        assert_eq!(
+            forwarded_client(proxy, &headers("6.6.6.6, 198.51.100.7"), &[proxy]),
+            ip("198.51.100.7"),
+            "the hop the proxy saw, not what the client prepended"
+        );
+        assert_eq!(
+            forwarded_client(proxy, &headers("not an ip"), &[proxy]),
+            proxy
+        );
+    }
+}
