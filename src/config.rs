@@ -15,6 +15,7 @@ use crate::{
     auth::{HashCost, RegistrationPolicy},
     http::Rate,
     keys::KeySecret,
+    telemetry::LogFormat,
     token::Lifetimes,
 };
 
@@ -145,6 +146,9 @@ pub struct SettingsArgs {
     /// Proxies whose X-Forwarded-For is believed, comma-separated IPs [default: none]
     #[arg(long, env = "TESSERA_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+    /// Log lines as `text` or `json` [default: text]
+    #[arg(long, env = "TESSERA_LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
     /// Log filter, tracing's EnvFilter syntax [default: info]
     #[arg(long, env = "TESSERA_LOG", global = true)]
     pub log: Option<String>,
@@ -192,6 +196,7 @@ struct FileSettings {
     register_rate_limit: Option<String>,
     anonymous_rate_limit: Option<String>,
     trusted_proxies: Option<String>,
+    log_format: Option<String>,
     log: Option<String>,
 }
 
@@ -237,6 +242,7 @@ pub struct Settings {
     pub key_prepublish: Duration,
     pub key_reload_interval: Duration,
     pub rate_limits: RateLimitSettings,
+    pub log_format: LogFormat,
     pub log: String,
 }
 
@@ -475,6 +481,16 @@ impl Settings {
                         })
                     })
                     .collect::<anyhow::Result<_>>()?,
+            },
+            log_format: match args
+                .log_format
+                .or(file.log_format)
+                .as_deref()
+                .map(str::trim)
+            {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => bail!("log_format: {other:?} is neither text nor json"),
             },
             log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
         })

@@ -8,7 +8,8 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match Settings::load(cli.settings) {
         Ok(settings) => {
-            telemetry::init(&settings.log, std::io::stderr);
+            let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            telemetry::init(&settings.log, settings.log_format, colour, std::io::stderr);
             commands::run(cli.command, settings).await
         }
         Err(err) => Err(err),

@@ -7,7 +7,6 @@ use anyhow::Context;
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::Tracing,
 };
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
@@ -21,7 +20,7 @@ use crate::{
     customers::{CustomersApi, CustomersState},
     db,
     error::ApiError,
-    http::{BodyLimit, HealthApi, Readiness, TrailingSlash},
+    http::{BodyLimit, HealthApi, Readiness, RequestLog, TrailingSlash},
     jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
     refresh::{RedisRefreshStore, RefreshStore, SqlRefreshStore},
@@ -276,8 +275,8 @@ async fn serve(
             max_bytes: max_body_bytes,
         })
         .with(TrailingSlash)
-        .with(Tracing)
-        .catch_all_error(ApiError::from_poem);
+        .catch_all_error(ApiError::from_poem)
+        .with(RequestLog);
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
         .await

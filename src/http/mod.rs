@@ -6,9 +6,11 @@ mod health;
 mod middleware;
 mod pagination;
 mod rate_limit;
+mod request_log;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
 pub use middleware::{BodyLimit, TrailingSlash};
 pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, client_ip};
+pub use request_log::RequestLog;

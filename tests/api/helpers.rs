@@ -107,7 +107,12 @@ pub static LOGS: LazyLock<Arc<Mutex<Vec<u8>>>> = LazyLock::new(|| {
     let writer = CapturedLogs(sink.clone());
     // TEST_LOG=1 also prints them.
     let filter = std::env::var("TEST_LOG_FILTER").unwrap_or_else(|_| "debug".into());
-    tessera::telemetry::init(&filter, move || writer.clone());
+    tessera::telemetry::init(
+        &filter,
+        tessera::telemetry::LogFormat::Text,
+        false,
+        move || writer.clone(),
+    );
     sink
 });
 

@@ -159,3 +159,47 @@ impl TestApp {
         self.get_with_bearer(path, token).await.status()
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_id_is_taken_or_made_echoed_and_on_every_log_line_of_the_request() {
+    let (_db, app) = sqlite_app().await;
+    let given = format!("trace-{}", uuid::Uuid::new_v4().simple());
+
+    let traced = app
+        .client
+        .post(app.url("/auth/token/"))
+        .header("x-request-id", &given)
+        .json(&json!({"username": "nobody", "password": "wrong-password"}))
+        .send()
+        .await
+        .unwrap();
+    let untraced = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let unprintable = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-request-id", "has spaces in it")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(traced.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(traced.headers()["x-request-id"], given.as_str());
+    let made = untraced.headers()["x-request-id"].to_str().unwrap();
+    assert!(
+        made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{made}"
+    );
+    assert_ne!(unprintable.headers()["x-request-id"], "has spaces in it");
+    let logs = crate::helpers::captured_logs();
+    let lines: Vec<&str> = logs.lines().filter(|line| line.contains(&given)).collect();
+    assert!(
+        lines.iter().any(|line| line.contains("login refused")),
+        "{lines:#?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.contains("request done") && line.contains("status=401")),
+        "{lines:#?}"
+    );
+}

@@ -1,0 +1,58 @@
+use std::time::Instant;
+
+use poem::{
+    Endpoint, IntoResponse, Middleware, Request, Response, Result,
+    http::{HeaderName, HeaderValue},
+};
+use tracing::Instrument;
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// One span per request carrying its id, so every log line of the request names it; one line
+/// when it ends (method, path, status, milliseconds). The id comes from `X-Request-Id` when a
+/// proxy set a sane one, else is generated, and is echoed in the response either way.
+pub struct RequestLog;
+
+impl<E: Endpoint> Middleware<E> for RequestLog {
+    type Output = RequestLogEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        RequestLogEndpoint(ep)
+    }
+}
+
+pub struct RequestLogEndpoint<E>(E);
+
+/// Up to 128 visible ASCII characters: anything else is replaced, not logged.
+fn accepted_id(req: &Request) -> Option<String> {
+    let raw = req.headers().get(&REQUEST_ID)?.to_str().ok()?;
+    (!raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| raw.to_owned())
+}
+
+impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Response> {
+        let id = accepted_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+        let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+        let started = Instant::now();
+        async move {
+            let mut response = match self.0.call(req).await {
+                Ok(output) => output.into_response(),
+                Err(err) => err.into_response(),
+            };
+            tracing::info!(
+                status = response.status().as_u16(),
+                ms = started.elapsed().as_secs_f64() * 1000.0,
+                "request done"
+            );
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(REQUEST_ID.clone(), value);
+            }
+            Ok(response)
+        }
+        .instrument(span)
+        .await
+    }
+}
