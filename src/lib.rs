@@ -12,6 +12,7 @@
 //! - [`http`]: multi-format bodies, trailing slashes, body limits, health probes.
 //! - [`jwks`]: verifying access tokens anywhere from the issuer's JWKS (a reusable client).
 //! - [`keys`]: signing keys, encrypted at rest, published as a JWKS.
+//! - [`metrics`]: Prometheus counters and latency histograms.
 //! - [`refresh`]: where refresh-token state lives.
 //! - [`startup`]: binding and running the services.
 //! - [`telemetry`]: the tracing setup.
@@ -30,6 +31,7 @@ pub mod error;
 pub mod http;
 pub mod jwks;
 pub mod keys;
+pub mod metrics;
 pub mod refresh;
 pub mod startup;
 pub mod telemetry;

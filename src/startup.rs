@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use poem::{
     Endpoint, EndpointExt, Route, Server,
+    endpoint::make_sync,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
 };
 use poem_openapi::{OpenApi, OpenApiService};
@@ -23,6 +24,7 @@ use crate::{
     http::{BodyLimit, HealthApi, Readiness, RequestLog, TrailingSlash},
     jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
+    metrics::Metrics,
     refresh::{RedisRefreshStore, RefreshStore, SqlRefreshStore},
     token::{TokenIssuer, TokenSettings, TokenVerifier},
 };
@@ -99,6 +101,7 @@ impl AuthApp {
             registration: settings.registration,
             rotate_refresh_tokens: settings.rotate_refresh_tokens,
             limits: RateLimits::new(&settings.rate_limits),
+            metrics: Arc::new(metrics_for(&auth_openapi().spec())),
             captcha,
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
             public_url,
@@ -131,11 +134,24 @@ impl AuthApp {
         };
         let pruning = tokio::spawn(prune_expired_sessions(self.state.refresh_store.clone()));
         let reloading = tokio::spawn(reload_keys(self.state.clone(), self.key_reload_interval));
+        let metrics = self.state.metrics.clone();
+        let exposition = {
+            let metrics = metrics.clone();
+            move |_| metrics.render(&metrics.token_lines())
+        };
         let routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
+            .at("/metrics", poem::get(make_sync(exposition)))
             .data(self.state)
             .data(readiness);
         tracing::info!(address = %self.addr, "token service listening");
-        let served = serve(self.acceptor, routes, self.max_body_bytes, shutdown).await;
+        let served = serve(
+            self.acceptor,
+            routes,
+            self.max_body_bytes,
+            metrics,
+            shutdown,
+        )
+        .await;
         pruning.abort();
         reloading.abort();
         served
@@ -218,11 +234,31 @@ impl CustomersApp {
             refresh_store: None,
             jwks: Some(self.state.verifier.clone()),
         };
+        let metrics = Arc::new(metrics_for(&customers_openapi().spec()));
+        let exposition = {
+            let (metrics, verifier) = (metrics.clone(), self.state.verifier.clone());
+            move |_| {
+                let fetches = verifier.fetches();
+                metrics.render(&[(
+                    "tessera_jwks_fetches_total",
+                    "Times the issuer's JWKS was fetched.",
+                    fetches,
+                )])
+            }
+        };
         let routes = documented_routes(customers_openapi().server(self.state.public_url.clone()))
+            .at("/metrics", poem::get(make_sync(exposition)))
             .data(self.state)
             .data(readiness);
         tracing::info!(address = %self.addr, "customer service listening");
-        let served = serve(self.acceptor, routes, self.max_body_bytes, shutdown).await;
+        let served = serve(
+            self.acceptor,
+            routes,
+            self.max_body_bytes,
+            metrics,
+            shutdown,
+        )
+        .await;
         warm_up.abort();
         served
     }
@@ -253,6 +289,17 @@ async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> 
     Ok((acceptor, bound))
 }
 
+/// Metrics labelled by the document's path templates, plus the routes outside it.
+fn metrics_for(spec: &str) -> Metrics {
+    let document: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+    let mut templates: Vec<String> = document["paths"]
+        .as_object()
+        .map(|paths| paths.keys().cloned().collect())
+        .unwrap_or_default();
+    templates.extend(["/openapi.json", "/docs", "/metrics"].map(String::from));
+    Metrics::new(templates.iter().map(String::as_str))
+}
+
 /// The API, its document at `/openapi.json` and Swagger UI at `/docs`.
 fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {
     let docs = api.swagger_ui();
@@ -268,6 +315,7 @@ async fn serve(
     acceptor: TcpAcceptor,
     routes: impl Endpoint + 'static,
     max_body_bytes: usize,
+    metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = routes
@@ -276,7 +324,7 @@ async fn serve(
         })
         .with(TrailingSlash)
         .catch_all_error(ApiError::from_poem)
-        .with(RequestLog);
+        .with(RequestLog { metrics });
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
         .await

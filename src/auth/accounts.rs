@@ -12,6 +12,7 @@ use crate::{
     entity::user,
     error::ApiError,
     http::{AnyBody, DocumentedInput, Pagination, lenient_bool, lenient_string},
+    metrics::bump,
     token::Subject,
     users::{self, NewUser},
 };
@@ -321,7 +322,10 @@ impl AccountsApi {
         let tokens = if created.is_active {
             let subject = Subject::account(created.id, &created.username, role);
             match state.issue_pair(&subject).await {
-                Ok(pair) => Some(pair),
+                Ok(pair) => {
+                    bump(&state.metrics.tokens.issued_register);
+                    Some(pair)
+                }
                 Err(ApiError::Unavailable(_)) => None,
                 Err(other) => return Err(other),
             }

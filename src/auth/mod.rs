@@ -23,6 +23,7 @@ use crate::{
     error::ApiError,
     http::{RateLimiter, client_ip},
     keys::{KeyStore, KeyStoreError, SharedKeyRing},
+    metrics::Metrics,
     refresh::RefreshStore,
     token::{AccessClaims, TokenIssuer, TokenVerifier},
 };
@@ -51,6 +52,7 @@ pub struct AuthState {
     /// Where clients reach this service: the issuer, and the base of `next`/`previous` links.
     pub public_url: String,
     pub limits: RateLimits,
+    pub metrics: Arc<Metrics>,
     /// `Cache-Control` of the JWKS: shorter than a new key's pre-publication, so consumers
     /// hold it before it signs anything.
     pub jwks_cache_control: String,

@@ -13,6 +13,7 @@ use crate::{
     entity::user,
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
+    metrics::bump,
     refresh::{LiveToken, Rotation},
     token::{RefreshClaims, Subject},
 };
@@ -179,6 +180,7 @@ impl TokensApi {
             Some(account) if password_ok && account.is_active => account,
             _ => {
                 tracing::info!("login refused");
+                bump(&state.metrics.tokens.login_failures);
                 return Err(ApiError::NoActiveAccount);
             }
         };
@@ -197,7 +199,9 @@ impl TokensApi {
             .update(&state.db)
             .await
             .map_err(|err| anyhow::anyhow!(err).context("recording the login"))?;
-        Ok(ObtainResponse::Ok(Json(state.issue_pair(&subject).await?)))
+        let pair = state.issue_pair(&subject).await?;
+        bump(&state.metrics.tokens.issued_login);
+        Ok(ObtainResponse::Ok(Json(pair)))
     }
 
     /// Refresh
@@ -231,6 +235,7 @@ impl TokensApi {
                 return Err(ApiError::TokenNotValid);
             }
             let access = state.issuer.issue_access(&subject);
+            bump(&state.metrics.tokens.refreshed);
             return Ok(RefreshResponse::Ok(Json(Refreshed {
                 access,
                 refresh: None,
@@ -242,11 +247,15 @@ impl TokensApi {
             .rotate(&claims.jti, LiveToken::from(&next.refresh_claims), now)
             .await?
         {
-            Rotation::Rotated => Ok(RefreshResponse::Ok(Json(Refreshed {
-                access: next.access,
-                refresh: Some(next.refresh),
-            }))),
+            Rotation::Rotated => {
+                bump(&state.metrics.tokens.refreshed);
+                Ok(RefreshResponse::Ok(Json(Refreshed {
+                    access: next.access,
+                    refresh: Some(next.refresh),
+                })))
+            }
             Rotation::Reused => {
+                bump(&state.metrics.tokens.reuse_detected);
                 tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
                 Err(ApiError::TokenNotValid)
             }
@@ -311,6 +320,7 @@ impl TokensApi {
             .verify_refresh(&presented)
             .map_err(|_| ApiError::TokenNotValid)?;
         if state.refresh_store.revoke(&claims.fam).await? {
+            bump(&state.metrics.tokens.revoked);
             Ok(EmptyResponse::Ok(Json(Empty {})))
         } else {
             Err(ApiError::TokenNotValid)
@@ -339,7 +349,9 @@ impl TokensApi {
             username: None,
             role: Role::Anonymous,
         };
-        Ok(ObtainResponse::Ok(Json(state.issue_pair(&subject).await?)))
+        let pair = state.issue_pair(&subject).await?;
+        bump(&state.metrics.tokens.issued_anonymous);
+        Ok(ObtainResponse::Ok(Json(pair)))
     }
 }
 

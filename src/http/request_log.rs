@@ -1,4 +1,4 @@
-use std::time::Instant;
+use std::{sync::Arc, time::Instant};
 
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
@@ -6,22 +6,33 @@ use poem::{
 };
 use tracing::Instrument;
 
+use crate::metrics::Metrics;
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// One span per request carrying its id, so every log line of the request names it; one line
 /// when it ends (method, path, status, milliseconds). The id comes from `X-Request-Id` when a
 /// proxy set a sane one, else is generated, and is echoed in the response either way.
-pub struct RequestLog;
+/// Each request is also counted and timed in [`Metrics`].
+pub struct RequestLog {
+    pub metrics: Arc<Metrics>,
+}
 
 impl<E: Endpoint> Middleware<E> for RequestLog {
     type Output = RequestLogEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        RequestLogEndpoint(ep)
+        RequestLogEndpoint {
+            inner: ep,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
-pub struct RequestLogEndpoint<E>(E);
+pub struct RequestLogEndpoint<E> {
+    inner: E,
+    metrics: Arc<Metrics>,
+}
 
 /// Up to 128 visible ASCII characters: anything else is replaced, not logged.
 fn accepted_id(req: &Request) -> Option<String> {
@@ -37,16 +48,17 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
         let id = accepted_id(&req).unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
         let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
         let started = Instant::now();
+        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
         async move {
-            let mut response = match self.0.call(req).await {
+            let mut response = match self.inner.call(req).await {
                 Ok(output) => output.into_response(),
                 Err(err) => err.into_response(),
             };
-            tracing::info!(
-                status = response.status().as_u16(),
-                ms = started.elapsed().as_secs_f64() * 1000.0,
-                "request done"
-            );
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            self.metrics
+                .observe(&path, method.as_str(), status, elapsed);
+            tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "request done");
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID.clone(), value);
             }

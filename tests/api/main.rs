@@ -8,6 +8,7 @@ mod customers;
 mod forgery;
 mod http_edges;
 mod jwks;
+mod metrics;
 mod openapi_drift;
 mod rate_limits;
 mod redis_outage;

@@ -1,0 +1,228 @@
+//! Prometheus metrics in the text exposition format, written by hand: a few counters and one
+//! latency histogram need no client library. Route labels are the API's path templates
+//! (`/customers/{id}`), so a client probing random paths cannot grow the series.
+
+use std::{
+    collections::BTreeMap,
+    fmt::Write,
+    sync::{
+        Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+#[derive(Default)]
+struct Series {
+    count: u64,
+    sum_seconds: f64,
+    /// Per bucket (not cumulative); rendered cumulative.
+    buckets: [u64; BUCKETS.len()],
+}
+
+/// Counters of what the token service did, for dashboards and alerts.
+#[derive(Default)]
+pub struct TokenCounters {
+    pub issued_login: AtomicU64,
+    pub issued_register: AtomicU64,
+    pub issued_anonymous: AtomicU64,
+    pub refreshed: AtomicU64,
+    pub revoked: AtomicU64,
+    pub reuse_detected: AtomicU64,
+    pub login_failures: AtomicU64,
+}
+
+pub fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+pub struct Metrics {
+    /// Path templates of the service's API, segment by segment (`None` matches any segment).
+    templates: Vec<(String, Vec<Option<String>>)>,
+    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    pub tokens: TokenCounters,
+}
+
+impl Metrics {
+    /// `templates` are OpenAPI paths such as `/customers/{id}`.
+    pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
+        let templates = templates
+            .into_iter()
+            .map(|template| {
+                let segments = template
+                    .trim_matches('/')
+                    .split('/')
+                    .map(|segment| (!segment.starts_with('{')).then(|| segment.to_owned()))
+                    .collect();
+                (template.to_owned(), segments)
+            })
+            .collect();
+        Self {
+            templates,
+            requests: Mutex::new(BTreeMap::new()),
+            tokens: TokenCounters::default(),
+        }
+    }
+
+    /// The template `path` belongs to, or `unmatched`.
+    pub fn route_of(&self, path: &str) -> &str {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        self.templates
+            .iter()
+            .find(|(_, template)| {
+                template.len() == segments.len()
+                    && template
+                        .iter()
+                        .zip(&segments)
+                        .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
+            })
+            .map_or("unmatched", |(template, _)| template.as_str())
+    }
+
+    pub fn observe(&self, path: &str, method: &str, status: u16, elapsed: Duration) {
+        let route = self.route_of(path).to_owned();
+        let seconds = elapsed.as_secs_f64();
+        let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let series = requests
+            .entry((route, method.to_owned(), status))
+            .or_default();
+        series.count += 1;
+        series.sum_seconds += seconds;
+        if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
+            series.buckets[bucket] += 1;
+        }
+    }
+
+    /// The exposition text; `extra` appends a service's own metrics.
+    pub fn render(&self, extra: &[(&str, &str, u64)]) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tessera_http_requests_total Requests answered, by route template, method and status.\n");
+        out.push_str("# TYPE tessera_http_requests_total counter\n");
+        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        for ((route, method, status), series) in requests.iter() {
+            let _ = writeln!(
+                out,
+                "tessera_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
+                series.count
+            );
+        }
+        out.push_str("# HELP tessera_http_request_duration_seconds Time to answer, by route template, method and status.\n");
+        out.push_str("# TYPE tessera_http_request_duration_seconds histogram\n");
+        for ((route, method, status), series) in requests.iter() {
+            let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
+            let mut cumulative = 0;
+            for (bound, count) in BUCKETS.iter().zip(series.buckets) {
+                cumulative += count;
+                let _ = writeln!(
+                    out,
+                    "tessera_http_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {cumulative}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
+                series.count
+            );
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_sum{{{labels}}} {}",
+                series.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "tessera_http_request_duration_seconds_count{{{labels}}} {}",
+                series.count
+            );
+        }
+        for (name, help, value) in extra {
+            let family = name.split('{').next().unwrap_or(name);
+            if !help.is_empty() {
+                let _ = writeln!(out, "# HELP {family} {help}\n# TYPE {family} counter");
+            }
+            let _ = writeln!(out, "{name} {value}");
+        }
+        out
+    }
+
+    /// The token service's own counters, as `render` takes them.
+    pub fn token_lines(&self) -> Vec<(&'static str, &'static str, u64)> {
+        let t = &self.tokens;
+        let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        vec![
+            (
+                "tessera_tokens_issued_total{via=\"login\"}",
+                "Token pairs issued, by how.",
+                get(&t.issued_login),
+            ),
+            (
+                "tessera_tokens_issued_total{via=\"register\"}",
+                "",
+                get(&t.issued_register),
+            ),
+            (
+                "tessera_tokens_issued_total{via=\"anonymous\"}",
+                "",
+                get(&t.issued_anonymous),
+            ),
+            (
+                "tessera_tokens_refreshed_total",
+                "Successful refreshes.",
+                get(&t.refreshed),
+            ),
+            (
+                "tessera_sessions_revoked_total",
+                "Refresh families ended by logout (blacklist).",
+                get(&t.revoked),
+            ),
+            (
+                "tessera_refresh_reuse_detected_total",
+                "Spent refresh tokens presented again; each revoked its family.",
+                get(&t.reuse_detected),
+            ),
+            (
+                "tessera_login_failures_total",
+                "Logins refused for wrong credentials or an inactive account.",
+                get(&t.login_failures),
+            ),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_labelled_by_their_template() {
+        let metrics = Metrics::new(["/customers", "/customers/{id}", "/auth/token"]);
+        assert_eq!(metrics.route_of("/customers/42/"), "/customers/{id}");
+        assert_eq!(metrics.route_of("/customers"), "/customers");
+        assert_eq!(metrics.route_of("/auth/token/"), "/auth/token");
+        assert_eq!(metrics.route_of("/wp-admin/x.php"), "unmatched");
+        assert_eq!(metrics.route_of("/customers/1/2"), "unmatched");
+    }
+
+    #[test]
+    fn histograms_are_cumulative() {
+        let metrics = Metrics::new(["/healthz"]);
+        metrics.observe("/healthz", "GET", 200, Duration::from_micros(500));
+        metrics.observe("/healthz", "GET", 200, Duration::from_millis(30));
+        let text = metrics.render(&[]);
+        assert!(
+            text.contains(
+                r#"tessera_http_requests_total{route="/healthz",method="GET",status="200"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"le="0.001"} 1"#)
+                && text.contains(r#"le="0.05"} 2"#)
+                && text.contains(r#"le="+Inf"} 2"#)
+        );
+    }
+}
