@@ -40,6 +40,8 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Exit 0 if URL answers 2xx within 3 s, else 1: a container HEALTHCHECK that needs no curl.
+    Healthcheck { url: String },
     /// Print an OpenAPI document.
     Openapi {
         #[arg(value_enum)]

@@ -42,6 +42,22 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Keys {
             command: KeysCommand::Rotate,
         } => rotate_keys(&settings).await,
+        Command::Healthcheck { url } => {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(3))
+                .build()?;
+            let status = client
+                .get(&url)
+                .send()
+                .await
+                .with_context(|| format!("{url} does not answer"))?
+                .status();
+            if status.is_success() {
+                Ok(())
+            } else {
+                bail!("{url} answered {status}")
+            }
+        }
         Command::Openapi { service, out } => {
             let document = match service {
                 OpenapiService::Auth => auth_openapi().spec(),
