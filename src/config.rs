@@ -146,6 +146,9 @@ pub struct SettingsArgs {
     /// Proxies whose X-Forwarded-For is believed, comma-separated IPs [default: none]
     #[arg(long, env = "TESSERA_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+    /// Browser origins allowed to call both services (CORS), comma-separated, or `*` [default: none]
+    #[arg(long, env = "TESSERA_CORS_ALLOWED_ORIGINS", global = true)]
+    pub cors_allowed_origins: Option<String>,
     /// Log lines as `text` or `json` [default: text]
     #[arg(long, env = "TESSERA_LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
@@ -196,6 +199,7 @@ struct FileSettings {
     register_rate_limit: Option<String>,
     anonymous_rate_limit: Option<String>,
     trusted_proxies: Option<String>,
+    cors_allowed_origins: Option<String>,
     log_format: Option<String>,
     log: Option<String>,
 }
@@ -243,6 +247,8 @@ pub struct Settings {
     pub key_reload_interval: Duration,
     pub rate_limits: RateLimitSettings,
     pub log_format: LogFormat,
+    /// Empty: no CORS headers at all (same-origin and non-browser clients only).
+    pub cors_allowed_origins: Vec<String>,
     pub log: String,
 }
 
@@ -482,6 +488,21 @@ impl Settings {
                     })
                     .collect::<anyhow::Result<_>>()?,
             },
+            cors_allowed_origins: args
+                .cors_allowed_origins
+                .or(file.cors_allowed_origins)
+                .unwrap_or_default()
+                .split(',')
+                .map(|origin| origin.trim().trim_end_matches('/').to_owned())
+                .filter(|origin| !origin.is_empty())
+                .map(|origin| {
+                    if origin == "*" || origin.starts_with("http://") || origin.starts_with("https://") {
+                        Ok(origin)
+                    } else {
+                        Err(anyhow::anyhow!("cors_allowed_origins: {origin:?} is not an origin such as https://app.example.com"))
+                    }
+                })
+                .collect::<anyhow::Result<_>>()?,
             log_format: match args
                 .log_format
                 .or(file.log_format)

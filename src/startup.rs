@@ -7,7 +7,9 @@ use anyhow::Context;
 use poem::{
     Endpoint, EndpointExt, Route, Server,
     endpoint::make_sync,
+    http::Method,
     listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
+    middleware::Cors,
 };
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
@@ -53,6 +55,7 @@ pub struct AuthApp {
     state: Arc<AuthState>,
     max_body_bytes: usize,
     key_reload_interval: Duration,
+    cors: Vec<String>,
 }
 
 impl AuthApp {
@@ -112,6 +115,7 @@ impl AuthApp {
             state,
             max_body_bytes: settings.max_body_bytes,
             key_reload_interval: settings.key_reload_interval,
+            cors: settings.cors_allowed_origins.clone(),
         })
     }
 
@@ -144,14 +148,12 @@ impl AuthApp {
             .data(self.state)
             .data(readiness);
         tracing::info!(address = %self.addr, "token service listening");
-        let served = serve(
-            self.acceptor,
-            routes,
-            self.max_body_bytes,
+        let layers = Layers {
+            max_body_bytes: self.max_body_bytes,
             metrics,
-            shutdown,
-        )
-        .await;
+            cors: self.cors,
+        };
+        let served = serve(self.acceptor, routes, layers, shutdown).await;
         pruning.abort();
         reloading.abort();
         served
@@ -189,6 +191,7 @@ pub struct CustomersApp {
     addr: SocketAddr,
     state: Arc<CustomersState>,
     max_body_bytes: usize,
+    cors: Vec<String>,
 }
 
 impl CustomersApp {
@@ -210,6 +213,7 @@ impl CustomersApp {
                 public_url,
             }),
             max_body_bytes: settings.max_body_bytes,
+            cors: settings.cors_allowed_origins.clone(),
         })
     }
 
@@ -251,14 +255,12 @@ impl CustomersApp {
             .data(self.state)
             .data(readiness);
         tracing::info!(address = %self.addr, "customer service listening");
-        let served = serve(
-            self.acceptor,
-            routes,
-            self.max_body_bytes,
+        let layers = Layers {
+            max_body_bytes: self.max_body_bytes,
             metrics,
-            shutdown,
-        )
-        .await;
+            cors: self.cors,
+        };
+        let served = serve(self.acceptor, routes, layers, shutdown).await;
         warm_up.abort();
         served
     }
@@ -310,21 +312,51 @@ fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route 
         .nest("/", api)
 }
 
-/// Both services' outer layers: body limit, trailing slashes, request logs, JSON errors.
+/// What both services wrap their routes in.
+struct Layers {
+    max_body_bytes: usize,
+    metrics: Arc<Metrics>,
+    cors: Vec<String>,
+}
+
+/// CORS for browser clients (the seeds' React and Next.js front ends): bearer tokens travel
+/// in a header, so no credentials mode; `*` allows any origin.
+fn cors(origins: &[String]) -> Cors {
+    let cors = Cors::new()
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+            Method::OPTIONS,
+        ])
+        .allow_headers(["authorization", "content-type", "x-request-id"])
+        .expose_headers(["x-request-id", "retry-after"])
+        .max_age(600);
+    if origins.iter().any(|origin| origin == "*") {
+        cors
+    } else {
+        cors.allow_origins(origins.iter().map(String::as_str))
+    }
+}
+
+/// Both services' outer layers: body limit, trailing slashes, CORS, JSON errors, request logs.
 async fn serve(
     acceptor: TcpAcceptor,
     routes: impl Endpoint + 'static,
-    max_body_bytes: usize,
-    metrics: Arc<Metrics>,
+    layers: Layers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = routes
         .with(BodyLimit {
-            max_bytes: max_body_bytes,
+            max_bytes: layers.max_body_bytes,
         })
         .with(TrailingSlash)
+        .with_if(!layers.cors.is_empty(), cors(&layers.cors))
         .catch_all_error(ApiError::from_poem)
-        .with(RequestLog { metrics });
+        .with(RequestLog {
+            metrics: layers.metrics,
+        });
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
         .await

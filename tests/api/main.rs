@@ -10,6 +10,7 @@ mod http_edges;
 mod jwks;
 mod metrics;
 mod openapi_drift;
+mod operations;
 mod rate_limits;
 mod redis_outage;
 mod refresh;
