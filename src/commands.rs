@@ -10,7 +10,7 @@ use crate::{
     config::Settings,
     db,
     domain::{Email, GstNo, Password, Role, Username},
-    keys::{KeyCipher, KeyStore},
+    keys::{KeyCipher, KeyStore, KeySummary},
     startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, jwks_settings},
     users::{self, CreateUserError, NewUser},
 };
@@ -252,25 +252,38 @@ async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
     // Listing reads no private part, so any cipher will do; the real one is not needed.
     let store = KeyStore::new(db, KeyCipher::new(&crate::keys::KeySecret::generate()));
     let now = chrono::Utc::now();
+    let keys = store.list().await?;
+    let published = |key: &&KeySummary| key.retires_at.is_none_or(|at| at > now);
+    // The signer: the newest published key whose signing time has come (as KeyStore::load picks).
+    let signing = keys
+        .iter()
+        .filter(published)
+        .filter(|key| key.signs_from <= now)
+        .max_by_key(|key| key.generation)
+        .map(|key| key.generation);
     println!(
-        "{:<45} {:>3}  {:<9} {:<25} {:<25}",
-        "KID", "GEN", "STATE", "SIGNS FROM", "RETIRES AT"
+        "{:<45} {:>3}  {:<9} {:<32} {:<32}",
+        "KID", "GEN", "STATE", "SIGNS FROM", "LEAVES THE JWKS AT"
     );
-    for key in store.list().await? {
-        let state = match key.retires_at {
-            Some(at) if at <= now => "retired",
-            Some(_) => "retiring",
-            None if key.signs_from > now => "pending",
-            None => "active",
+    for key in &keys {
+        let state = if !published(&key) {
+            "retired"
+        } else if Some(key.generation) == signing {
+            "active"
+        } else if key.signs_from > now {
+            "pending"
+        } else {
+            "retiring"
         };
         println!(
-            "{:<45} {:>3}  {:<9} {:<25} {:<25}",
+            "{:<45} {:>3}  {:<9} {:<32} {:<32}",
             key.kid,
             key.generation,
             state,
-            key.signs_from.to_rfc3339(),
+            key.signs_from
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             key.retires_at
-                .map(|at| at.to_rfc3339())
+                .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_else(|| "-".into()),
         );
     }
