@@ -2,6 +2,7 @@
 //! latency histogram need no client library. Route labels are the API's path templates
 //! (`/customers/{id}`), so a client probing random paths cannot grow the series.
 
+use poem::http::Method;
 use std::{
     collections::BTreeMap,
     fmt::Write,
@@ -44,7 +45,9 @@ pub fn bump(counter: &AtomicU64) {
 pub struct Metrics {
     /// Path templates of the service's API, segment by segment (`None` matches any segment).
     templates: Vec<(String, Vec<Option<String>>)>,
-    requests: Mutex<BTreeMap<(String, String, u16), Series>>,
+    /// By (template index, `templates.len()` for unmatched; method; status): once a series
+    /// exists, counting a request allocates nothing.
+    requests: Mutex<BTreeMap<(usize, Method, u16), Series>>,
     pub tokens: TokenCounters,
 }
 
@@ -69,28 +72,37 @@ impl Metrics {
         }
     }
 
-    /// The template `path` belongs to, or `unmatched`.
-    pub fn route_of(&self, path: &str) -> &str {
+    /// The index of the template `path` belongs to; `templates.len()` if none.
+    fn route_index(&self, path: &str) -> usize {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         self.templates
             .iter()
-            .find(|(_, template)| {
+            .position(|(_, template)| {
                 template.len() == segments.len()
                     && template
                         .iter()
                         .zip(&segments)
                         .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
             })
+            .unwrap_or(self.templates.len())
+    }
+
+    fn route_name(&self, index: usize) -> &str {
+        self.templates
+            .get(index)
             .map_or("unmatched", |(template, _)| template.as_str())
     }
 
-    pub fn observe(&self, path: &str, method: &str, status: u16, elapsed: Duration) {
-        let route = self.route_of(path).to_owned();
+    /// The template `path` belongs to, or `unmatched`.
+    pub fn route_of(&self, path: &str) -> &str {
+        self.route_name(self.route_index(path))
+    }
+
+    pub fn observe(&self, path: &str, method: &Method, status: u16, elapsed: Duration) {
+        let route = self.route_index(path);
         let seconds = elapsed.as_secs_f64();
         let mut requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
-        let series = requests
-            .entry((route, method.to_owned(), status))
-            .or_default();
+        let series = requests.entry((route, method.clone(), status)).or_default();
         series.count += 1;
         series.sum_seconds += seconds;
         if let Some(bucket) = BUCKETS.iter().position(|bound| seconds <= *bound) {
@@ -105,6 +117,7 @@ impl Metrics {
         out.push_str("# TYPE tessera_http_requests_total counter\n");
         let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
         for ((route, method, status), series) in requests.iter() {
+            let route = self.route_name(*route);
             let _ = writeln!(
                 out,
                 "tessera_http_requests_total{{route=\"{route}\",method=\"{method}\",status=\"{status}\"}} {}",
@@ -114,6 +127,7 @@ impl Metrics {
         out.push_str("# HELP tessera_http_request_duration_seconds Time to answer, by route template, method and status.\n");
         out.push_str("# TYPE tessera_http_request_duration_seconds histogram\n");
         for ((route, method, status), series) in requests.iter() {
+            let route = self.route_name(*route);
             let labels = format!("route=\"{route}\",method=\"{method}\",status=\"{status}\"");
             let mut cumulative = 0;
             for (bound, count) in BUCKETS.iter().zip(series.buckets) {
@@ -210,8 +224,8 @@ mod tests {
     #[test]
     fn histograms_are_cumulative() {
         let metrics = Metrics::new(["/healthz"]);
-        metrics.observe("/healthz", "GET", 200, Duration::from_micros(500));
-        metrics.observe("/healthz", "GET", 200, Duration::from_millis(30));
+        metrics.observe("/healthz", &Method::GET, 200, Duration::from_micros(500));
+        metrics.observe("/healthz", &Method::GET, 200, Duration::from_millis(30));
         let text = metrics.render(&[]);
         assert!(
             text.contains(

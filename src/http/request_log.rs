@@ -56,8 +56,7 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             };
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
-            self.metrics
-                .observe(&path, method.as_str(), status, elapsed);
+            self.metrics.observe(&path, &method, status, elapsed);
             tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "request done");
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID.clone(), value);
