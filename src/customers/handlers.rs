@@ -91,20 +91,14 @@ pub struct CustomerInput {
     customer_type: Option<String>,
 }
 
+/// The same fields, documented as a create (all required) or an update (any of them).
+#[derive(Deserialize)]
+#[serde(transparent)]
 pub struct CreateInput(CustomerInput);
+
+#[derive(Deserialize)]
+#[serde(transparent)]
 pub struct UpdateInput(CustomerInput);
-
-impl<'de> Deserialize<'de> for CreateInput {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        CustomerInput::deserialize(d).map(Self)
-    }
-}
-
-impl<'de> Deserialize<'de> for UpdateInput {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        CustomerInput::deserialize(d).map(Self)
-    }
-}
 
 impl DocumentedInput for CreateInput {
     type Schema = CreateCustomerRequest;
