@@ -9,6 +9,14 @@ use sea_orm::{
 };
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    if let Some(dir) = sqlite_directory(url) {
+        std::fs::create_dir_all(&dir).map_err(|err| {
+            anyhow::anyhow!(
+                "cannot create the database directory {}: {err}",
+                dir.display()
+            )
+        })?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(5))
@@ -62,3 +70,38 @@ async fn migrate_with<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resu
 
 /// Any constant unique to Tessera among the advisory locks on one PostgreSQL server.
 const MIGRATION_LOCK_ID: i64 = 0x7e55_e7a0;
+
+/// The directory a SQLite URL's file lives in, which SQLite will not create itself.
+fn sqlite_directory(url: &str) -> Option<std::path::PathBuf> {
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    std::path::Path::new(path)
+        .parent()
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(std::path::Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_name_their_directory() {
+        assert_eq!(
+            sqlite_directory("sqlite://data/tessera.db?mode=rwc"),
+            Some("data".into())
+        );
+        assert_eq!(
+            sqlite_directory("sqlite:/var/lib/t/x.db"),
+            Some("/var/lib/t".into())
+        );
+        assert_eq!(sqlite_directory("sqlite://x.db"), None);
+        assert_eq!(sqlite_directory("sqlite::memory:"), None);
+        assert_eq!(sqlite_directory("postgres://u@h/db"), None);
+    }
+}

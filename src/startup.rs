@@ -12,7 +12,6 @@ use poem::{
     middleware::Cors,
 };
 use poem_openapi::{OpenApi, OpenApiService};
-use sea_orm::DatabaseConnection;
 
 use crate::{
     auth::{
@@ -63,7 +62,7 @@ impl AuthApp {
     /// `may_generate_secret` lets the quick start create its key secret file.
     pub async fn build(settings: &Settings, may_generate_secret: bool) -> anyhow::Result<Self> {
         let key_secret = settings.key_secret(may_generate_secret)?;
-        let db = open_database(settings, &settings.database_url).await?;
+        let db = db::connect(&settings.database_url).await?;
         db::migrate(&db).await?;
         let key_store = KeyStore::new(db.clone(), KeyCipher::new(&key_secret));
         let ring = key_store.load_or_create().await?;
@@ -196,7 +195,7 @@ pub struct CustomersApp {
 
 impl CustomersApp {
     pub async fn build(settings: &Settings, jwks: JwksSettings) -> anyhow::Result<Self> {
-        let db = open_database(settings, &settings.customers_database_url).await?;
+        let db = db::connect(&settings.customers_database_url).await?;
         db::migrate_customers(&db).await?;
         let verifier = Arc::new(JwksVerifier::new(jwks)?);
         let (acceptor, addr) = bind(settings.customers_listen).await?;
@@ -264,18 +263,6 @@ impl CustomersApp {
         warm_up.abort();
         served
     }
-}
-
-async fn open_database(settings: &Settings, url: &str) -> anyhow::Result<DatabaseConnection> {
-    if url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-            format!(
-                "cannot create the data directory {}",
-                settings.data_dir.display()
-            )
-        })?;
-    }
-    db::connect(url).await
 }
 
 async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
