@@ -41,7 +41,7 @@ fn tokens(c: &mut Criterion) {
         b.iter(|| issuer.issue_pair(&subject))
     });
     group.bench_function("issue access only (RS256)", |b| {
-        b.iter(|| issuer.issue_access(&subject))
+        b.iter(|| issuer.issue_access(&subject, &pair.refresh_claims.fam))
     });
     group.bench_function("verify access (RS256)", |b| {
         b.iter(|| verifier.verify_access(&pair.access).unwrap())

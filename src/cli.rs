@@ -70,6 +70,21 @@ pub enum UsersCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Import a Django project's users: ids, usernames, emails, flags (is_superuser -> admin,
+    /// is_staff -> staff), dates and password hashes as they are. Users already imported are
+    /// left alone; users whose id, username or email another account holds are listed and
+    /// make the exit status 1.
+    ImportDjango {
+        /// `sqlite:///path/db.sqlite3`, `postgres://user:pass@host/db`, or the JSON file
+        /// `manage.py dumpdata auth.user` wrote.
+        source: String,
+        /// The user table in a database source (a custom user model's, say).
+        #[arg(long, default_value = "auth_user")]
+        table: String,
+        /// The model in a dumpdata source.
+        #[arg(long, default_value = "auth.user")]
+        model: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -9,6 +9,7 @@ use crate::{
     cli::{Command, KeysCommand, OpenapiService, UsersCommand},
     config::Settings,
     db,
+    django_import::{self, Source},
     domain::{Email, GstNo, Password, Role, Username},
     keys::{KeyCipher, KeyStore, KeySummary},
     startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, jwks_settings},
@@ -36,6 +37,14 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                     password_stdin,
                 },
         } => create_user(&settings, username, email, role, gst_no, password_stdin).await,
+        Command::Users {
+            command:
+                UsersCommand::ImportDjango {
+                    source,
+                    table,
+                    model,
+                },
+        } => import_django_users(&settings, &source, &table, &model).await,
         Command::Keys {
             command: KeysCommand::List,
         } => list_keys(&settings).await,
@@ -134,6 +143,38 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
+}
+
+async fn import_django_users(
+    settings: &Settings,
+    source: &str,
+    table: &str,
+    model: &str,
+) -> anyhow::Result<()> {
+    let django_users = django_import::read_users(&Source::parse(source), table, model).await?;
+    let db = db::connect(&settings.database_url).await?;
+    db::migrate(&db).await?;
+    let report = django_import::import(&db, django_users).await?;
+    for (username, id, why) in &report.skipped {
+        eprintln!("skipped {username:?} (id {id}): {why}");
+    }
+    println!(
+        "imported {}, unchanged {}, skipped {}",
+        report.imported,
+        report.unchanged,
+        report.skipped.len()
+    );
+    if report.without_usable_password > 0 {
+        eprintln!(
+            "{} imported users have no password Tessera can check (unusable, or a legacy MD5 \
+             or SHA-1 hash): they cannot log in until they are given a new one",
+            report.without_usable_password
+        );
+    }
+    if !report.skipped.is_empty() {
+        bail!("{} users were not imported", report.skipped.len());
+    }
+    Ok(())
 }
 
 async fn create_user(

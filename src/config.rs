@@ -12,7 +12,7 @@ use clap::{Args, builder::BoolishValueParser};
 use serde::Deserialize;
 
 use crate::{
-    auth::{HashCost, RegistrationPolicy},
+    auth::{HashCost, IntrospectionSecret, RegistrationPolicy},
     http::Rate,
     keys::KeySecret,
     telemetry::LogFormat,
@@ -186,6 +186,7 @@ struct FileSettings {
     require_email: Option<bool>,
     captcha_verify_url: Option<String>,
     captcha_secret: Option<String>,
+    introspection_secret: Option<String>,
     max_body_bytes: Option<usize>,
     argon2_memory_kib: Option<u32>,
     argon2_iterations: Option<u32>,
@@ -239,6 +240,7 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     pub registration: RegistrationPolicy,
     pub captcha: Option<Captcha>,
+    pub introspection_secret: Option<IntrospectionSecret>,
     pub max_body_bytes: usize,
     pub hash_cost: HashCost,
     pub hash_concurrency: usize,
@@ -367,6 +369,13 @@ impl Settings {
             (Some(_), None) => bail!("captcha_verify_url is set but TESSERA_CAPTCHA_SECRET is not"),
             (None, Some(_)) => bail!("TESSERA_CAPTCHA_SECRET is set but captcha_verify_url is not"),
         };
+        let introspection_secret = env("TESSERA_INTROSPECTION_SECRET")
+            .or(file.introspection_secret)
+            .map(|raw| {
+                IntrospectionSecret::parse(&raw)
+                    .map_err(|err| anyhow::anyhow!("TESSERA_INTROSPECTION_SECRET: {err}"))
+            })
+            .transpose()?;
         let hash_cost = HashCost {
             memory_kib: args
                 .argon2_memory_kib
@@ -434,6 +443,7 @@ impl Settings {
                 require_email: args.require_email.or(file.require_email).unwrap_or(true),
             },
             captcha,
+            introspection_secret,
             max_body_bytes,
             hash_cost,
             hash_concurrency,

@@ -6,6 +6,7 @@
 //! - [`config`]: settings from defaults, a TOML file, `TESSERA_*` and flags.
 //! - [`customers`]: the customer resource service, trusting tokens through the JWKS only.
 //! - [`db`]: connecting to SQLite or PostgreSQL and migrating.
+//! - [`django_import`]: moving a Django project's users over, password hashes included.
 //! - [`domain`]: usernames, emails, passwords, roles: valid by construction.
 //! - [`entity`]: sea-orm entities, one per table.
 //! - [`error`]: the JSON error every endpoint answers with.
@@ -25,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod customers;
 pub mod db;
+pub mod django_import;
 pub mod domain;
 pub mod entity;
 pub mod error;

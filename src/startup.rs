@@ -15,8 +15,8 @@ use poem_openapi::{OpenApi, OpenApiService};
 
 use crate::{
     auth::{
-        AccountsApi, AuthState, CaptchaVerifier, PasswordHasher, RateLimits, TokensApi,
-        WellKnownApi,
+        AccountsApi, AuthState, CaptchaVerifier, ForwardAuthApi, IntrospectionApi, PasswordHasher,
+        RateLimits, TokensApi, WellKnownApi,
     },
     config::Settings,
     customers::{CustomersApi, CustomersState},
@@ -34,11 +34,25 @@ use crate::{
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
 /// Every operation of the token service, in the order of the document.
-pub type AuthApis = (AccountsApi, TokensApi, WellKnownApi, HealthApi);
+pub type AuthApis = (
+    AccountsApi,
+    TokensApi,
+    IntrospectionApi,
+    ForwardAuthApi,
+    WellKnownApi,
+    HealthApi,
+);
 
 pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
     OpenApiService::new(
-        (AccountsApi, TokensApi, WellKnownApi, HealthApi),
+        (
+            AccountsApi,
+            TokensApi,
+            IntrospectionApi,
+            ForwardAuthApi,
+            WellKnownApi,
+            HealthApi,
+        ),
         "Tessera token service",
         env!("CARGO_PKG_VERSION"),
     )
@@ -105,6 +119,7 @@ impl AuthApp {
             limits: RateLimits::new(&settings.rate_limits),
             metrics: Arc::new(metrics_for(&auth_openapi().spec())),
             captcha,
+            introspection_secret: settings.introspection_secret.clone(),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
             public_url,
         });

@@ -84,11 +84,13 @@ pub struct UserProfile {
     pub id: i64,
     pub username: String,
     pub email: String,
+    #[oai(nullable)]
     pub gst_no: Option<String>,
     /// `customer`, `staff` or `admin`.
     pub role: String,
     pub is_active: bool,
     pub date_joined: DateTime<Utc>,
+    #[oai(nullable)]
     pub last_login: Option<DateTime<Utc>>,
 }
 
@@ -135,7 +137,9 @@ pub enum ProfileResponse {
 #[derive(Debug, Object)]
 pub struct UserPage {
     pub count: u64,
+    #[oai(nullable)]
     pub next: Option<String>,
+    #[oai(nullable)]
     pub previous: Option<String>,
     pub results: Vec<UserProfile>,
 }

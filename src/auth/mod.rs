@@ -2,6 +2,9 @@
 
 mod accounts;
 mod captcha;
+pub mod django_password;
+mod forward;
+mod introspection;
 mod password;
 mod tokens;
 mod well_known;
@@ -14,6 +17,8 @@ use sea_orm::DatabaseConnection;
 
 pub use accounts::AccountsApi;
 pub use captcha::CaptchaVerifier;
+pub use forward::ForwardAuthApi;
+pub use introspection::{IntrospectionApi, IntrospectionSecret};
 pub use password::{HashCost, HashError, PasswordHasher};
 pub use tokens::TokensApi;
 pub use well_known::WellKnownApi;
@@ -49,6 +54,8 @@ pub struct AuthState {
     /// simplejwt's `ROTATE_REFRESH_TOKENS`: refresh spends the presented token.
     pub rotate_refresh_tokens: bool,
     pub captcha: Option<CaptchaVerifier>,
+    /// What resource servers authenticate to introspection with; `None`: admin tokens only.
+    pub introspection_secret: Option<IntrospectionSecret>,
     /// Where clients reach this service: the issuer, and the base of `next`/`previous` links.
     pub public_url: String,
     pub limits: RateLimits,

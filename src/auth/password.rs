@@ -6,6 +6,7 @@ use argon2::{
 };
 use tokio::sync::Semaphore;
 
+use super::django_password;
 use crate::domain::Password;
 
 /// argon2id cost; OWASP's minimum (m=19456 KiB, t=2, p=1) by default.
@@ -92,20 +93,25 @@ impl PasswordHasher {
     }
 
     /// `stored` is `None` for an unknown user: the dummy hash is checked and `false` returned.
+    /// Besides our own argon2id, the hashes Django makes are accepted (imported users); an
+    /// unusable or unknown one costs what a wrong password costs and never matches.
     pub async fn verify(
         &self,
         password: Password,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
         let argon2 = self.argon2.clone();
+        let dummy_hash = self.dummy_hash.clone();
+        let stored = stored
+            .filter(|hash| PasswordHash::new(hash).is_ok() || django_password::is_supported(hash));
         let known = stored.is_some();
-        let hash = stored.unwrap_or_else(|| self.dummy_hash.clone());
+        let hash = stored.unwrap_or(dummy_hash);
         let matches = self
             .run_blocking(move || match PasswordHash::new(&hash) {
                 Ok(parsed) => argon2
                     .verify_password(password.expose().as_bytes(), &parsed)
                     .is_ok(),
-                Err(_) => false,
+                Err(_) => django_password::verify(password.expose(), &hash),
             })
             .await?;
         Ok(known && matches)

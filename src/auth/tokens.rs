@@ -234,7 +234,7 @@ impl TokensApi {
             {
                 return Err(ApiError::TokenNotValid);
             }
-            let access = state.issuer.issue_access(&subject);
+            let access = state.issuer.issue_access(&subject, &claims.fam);
             bump(&state.metrics.tokens.refreshed);
             return Ok(RefreshResponse::Ok(Json(Refreshed {
                 access,

@@ -26,6 +26,15 @@ pub struct Discovery {
     pub token_endpoint: String,
     /// Always `["RS256"]`.
     pub access_token_signing_alg_values_supported: Vec<String>,
+    /// The `aud` every access token carries (Tessera's addition: no standard field says it,
+    /// and consumers must check it).
+    pub audience: String,
+    /// RFC 7662, for callers holding the introspection secret or an admin token.
+    pub introspection_endpoint: String,
+    pub introspection_endpoint_auth_methods_supported: Vec<String>,
+    /// RFC 7009; public clients call it with the token alone.
+    pub revocation_endpoint: String,
+    pub revocation_endpoint_auth_methods_supported: Vec<String>,
 }
 
 #[derive(ApiResponse)]
@@ -66,6 +75,11 @@ impl WellKnownApi {
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             token_endpoint: format!("{base}/auth/token/"),
             access_token_signing_alg_values_supported: vec!["RS256".into()],
+            audience: state.issuer.audience().to_owned(),
+            introspection_endpoint: format!("{base}/auth/token/introspect/"),
+            introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
+            revocation_endpoint: format!("{base}/auth/token/revoke/"),
+            revocation_endpoint_auth_methods_supported: vec!["none".into()],
         }))
     }
 }

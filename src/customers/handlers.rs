@@ -54,7 +54,9 @@ impl From<customer::Model> for Customer {
 #[derive(Debug, Object)]
 pub struct CustomerPage {
     pub count: u64,
+    #[oai(nullable)]
     pub next: Option<String>,
+    #[oai(nullable)]
     pub previous: Option<String>,
     pub results: Vec<Customer>,
 }

@@ -20,12 +20,6 @@ pub trait DocumentedInput: DeserializeOwned + Send {
 /// the seeds' clients send all three (Postman's "form data" is multipart).
 pub struct AnyBody<T>(pub T);
 
-const CONTENT_TYPES: [&str; 3] = [
-    "application/json",
-    "application/x-www-form-urlencoded",
-    "multipart/form-data",
-];
-
 impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
     const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::RequestObject];
     type ParamType = ();
@@ -35,16 +29,18 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
         T::Schema::register(registry);
     }
 
+    /// Only JSON is documented: generators turn one schema under three content types into
+    /// clients that send all three at once (openapi-python-client #1276, #1451).
     fn request_meta() -> Option<MetaRequest> {
         Some(MetaRequest {
-            description: None,
-            content: CONTENT_TYPES
-                .into_iter()
-                .map(|content_type| MetaMediaType {
-                    content_type,
-                    schema: T::Schema::schema_ref(),
-                })
-                .collect(),
+            description: Some(
+                "Also accepted as `application/x-www-form-urlencoded` and `multipart/form-data`, \
+                 with the same fields.",
+            ),
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: T::Schema::schema_ref(),
+            }],
             required: true,
         })
     }

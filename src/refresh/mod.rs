@@ -61,6 +61,10 @@ pub trait RefreshStore: Send + Sync {
     /// Whether `jti` is the live member of an unrevoked, unexpired `family`.
     async fn is_live(&self, family: &str, jti: &str, now: i64) -> Result<bool, StoreUnavailable>;
 
+    /// Whether `family` is unrevoked and unexpired, whichever member is live: the access tokens
+    /// minted in it are still part of a session.
+    async fn session_exists(&self, family: &str, now: i64) -> Result<bool, StoreUnavailable>;
+
     /// Ends a family; `false` if there was none. Idempotent.
     async fn revoke(&self, family: &str) -> Result<bool, StoreUnavailable>;
 

@@ -87,6 +87,14 @@ impl RefreshStore for RedisRefreshStore {
         Ok(live.as_deref() == Some(jti))
     }
 
+    async fn session_exists(&self, family: &str, _now: i64) -> Result<bool, StoreUnavailable> {
+        let mut connection = self.connection.clone();
+        connection
+            .exists(self.key(family))
+            .await
+            .map_err(unavailable)
+    }
+
     async fn revoke(&self, family: &str) -> Result<bool, StoreUnavailable> {
         let mut connection = self.connection.clone();
         let removed: i64 = connection

@@ -84,6 +84,14 @@ impl RefreshStore for SqlRefreshStore {
         Ok(row.is_some_and(|row| row.live_jti == jti && row.expires_at > now))
     }
 
+    async fn session_exists(&self, family: &str, now: i64) -> Result<bool, StoreUnavailable> {
+        let row = refresh_family::Entity::find_by_id(family.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.is_some_and(|row| row.expires_at > now))
+    }
+
     async fn revoke(&self, family: &str) -> Result<bool, StoreUnavailable> {
         let deleted = refresh_family::Entity::delete_by_id(family.to_owned())
             .exec(&self.db)

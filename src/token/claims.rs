@@ -10,7 +10,8 @@ pub enum TokenType {
     Refresh,
 }
 
-/// RFC 9068 claims plus simplejwt's `token_type` and `user_id`, and our `role` and `username`.
+/// RFC 9068 claims plus simplejwt's `token_type` and `user_id`, and our `role`, `username` and
+/// `sid`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
@@ -27,6 +28,10 @@ pub struct AccessClaims {
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The session (refresh family) the token was minted in, under OpenID's name: once the
+    /// session is revoked, introspection calls the token inactive although its signature holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// A refresh token's claims. `fam` names the rotation family, so reuse of any member can

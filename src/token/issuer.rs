@@ -56,6 +56,11 @@ impl TokenIssuer {
         }
     }
 
+    /// The `aud` of the access tokens this issuer mints.
+    pub fn audience(&self) -> &str {
+        &self.settings.audience
+    }
+
     /// A new access token and a refresh token that starts a new family.
     pub fn issue_pair(&self, subject: &Subject) -> IssuedPair {
         self.issue_pair_in_family(subject, &uuid::Uuid::new_v4().to_string())
@@ -64,7 +69,7 @@ impl TokenIssuer {
     /// A pair whose refresh token joins `family` (a rotation) or starts it.
     pub fn issue_pair_in_family(&self, subject: &Subject, family: &str) -> IssuedPair {
         let now = chrono::Utc::now().timestamp();
-        let access = self.access_claims(subject, now);
+        let access = self.access_claims(subject, family, now);
         let refresh_claims = RefreshClaims {
             iss: self.settings.issuer.clone(),
             sub: subject.sub.clone(),
@@ -90,15 +95,15 @@ impl TokenIssuer {
         }
     }
 
-    /// An access token alone (refresh with rotation off).
-    pub fn issue_access(&self, subject: &Subject) -> String {
+    /// An access token alone, in `family`'s session (refresh with rotation off).
+    pub fn issue_access(&self, subject: &Subject, family: &str) -> String {
         let ring = self.keys.current();
         let key = ring.active();
-        let claims = self.access_claims(subject, chrono::Utc::now().timestamp());
+        let claims = self.access_claims(subject, family, chrono::Utc::now().timestamp());
         jws("RS256", "at+jwt", &key.kid, &claims, |m| key.sign_rs256(m))
     }
 
-    fn access_claims(&self, subject: &Subject, now: i64) -> AccessClaims {
+    fn access_claims(&self, subject: &Subject, family: &str, now: i64) -> AccessClaims {
         AccessClaims {
             iss: self.settings.issuer.clone(),
             aud: self.settings.audience.clone(),
@@ -111,6 +116,7 @@ impl TokenIssuer {
             user_id: subject.user_id,
             role: subject.role,
             username: subject.username.clone(),
+            sid: Some(family.to_owned()),
         }
     }
 

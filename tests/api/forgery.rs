@@ -17,7 +17,7 @@ fn b64(value: &Value) -> String {
 }
 
 /// The classic attacks, each built from a genuine admin token.
-async fn forgeries(app: &TestApp, genuine: &str, refresh: &str) -> Vec<(&'static str, String)> {
+pub async fn forgeries(app: &TestApp, genuine: &str, refresh: &str) -> Vec<(&'static str, String)> {
     let (header, claims) = peek(genuine);
     let parts: Vec<&str> = genuine.split('.').collect();
     let jwks = app.get_json("/.well-known/jwks.json").await;
@@ -82,7 +82,7 @@ async fn forgeries(app: &TestApp, genuine: &str, refresh: &str) -> Vec<(&'static
 }
 
 /// Refresh tokens are HS256 under a server secret: each attack keeps the genuine family.
-fn refresh_forgeries(app: &TestApp, genuine: &str) -> Vec<(&'static str, String)> {
+pub fn refresh_forgeries(app: &TestApp, genuine: &str) -> Vec<(&'static str, String)> {
     let (header, claims) = peek(genuine);
     let parts: Vec<&str> = genuine.split('.').collect();
     let mut none_header = header.clone();

@@ -86,6 +86,13 @@ macro_rules! on_every_session_store {
 
 /// A token service whose refresh sessions live where `sessions` says.
 pub async fn spawn_with_sessions(sessions: Sessions) -> (TestDatabase, TestApp) {
+    let (database, settings) = settings_with_sessions(sessions).await;
+    let app = TestApp::spawn_with(settings).await;
+    (database, app)
+}
+
+/// A database, and test settings that keep refresh sessions where `sessions` says.
+pub async fn settings_with_sessions(sessions: Sessions) -> (TestDatabase, Settings) {
     let backend = if sessions == Sessions::Postgres {
         Backend::Postgres
     } else {
@@ -97,8 +104,7 @@ pub async fn spawn_with_sessions(sessions: Sessions) -> (TestDatabase, TestApp) 
         settings.redis_url = Some(redis_url());
         settings.redis_prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
     }
-    let app = TestApp::spawn_with(settings).await;
-    (database, app)
+    (database, settings)
 }
 
 /// Everything every test process logged; the secrets test reads it.

@@ -114,6 +114,8 @@ async fn a_started_family_has_its_first_token_live(kind: Kind) {
     assert!(store.is_live(&family, &first, now()).await.unwrap());
     assert!(!store.is_live(&family, &jti(), now()).await.unwrap());
     assert!(!store.is_live(&self::family(), &first, now()).await.unwrap());
+    assert!(store.session_exists(&family, now()).await.unwrap());
+    assert!(!store.session_exists(&self::family(), now()).await.unwrap());
 }
 
 async fn rotation_makes_the_next_token_live_and_spends_the_presented_one(kind: Kind) {
@@ -130,6 +132,10 @@ async fn rotation_makes_the_next_token_live_and_spends_the_presented_one(kind: K
     assert_eq!(rotation, Rotation::Rotated);
     assert!(store.is_live(&family, &second, now()).await.unwrap());
     assert!(!store.is_live(&family, &first, now()).await.unwrap());
+    assert!(
+        store.session_exists(&family, now()).await.unwrap(),
+        "rotation keeps the session"
+    );
 }
 
 async fn reuse_of_a_spent_token_revokes_the_family(kind: Kind) {
@@ -153,6 +159,7 @@ async fn reuse_of_a_spent_token_revokes_the_family(kind: Kind) {
         "the newest member died too"
     );
     assert!(!store.is_live(&family, &third, now()).await.unwrap());
+    assert!(!store.session_exists(&family, now()).await.unwrap());
     assert_eq!(
         store
             .rotate(&second, live(&family, &jti()), now())
@@ -172,6 +179,7 @@ async fn revoke_ends_the_family_and_is_idempotent(kind: Kind) {
 
     assert!(store.revoke(&family).await.unwrap());
     assert!(!store.revoke(&family).await.unwrap());
+    assert!(!store.session_exists(&family, now()).await.unwrap());
 
     assert!(!store.is_live(&family, &first, now()).await.unwrap());
     assert_eq!(
@@ -202,6 +210,7 @@ async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
         .unwrap();
 
     assert!(!store.is_live(&family, &first, now()).await.unwrap());
+    assert!(!store.session_exists(&family, now()).await.unwrap());
     assert_eq!(
         store
             .rotate(&first, live(&family, &jti()), now())

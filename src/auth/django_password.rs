@@ -1,0 +1,151 @@
+//! Checks password hashes Django made, exactly as `django.contrib.auth.hashers` does, so
+//! imported users log in with their old passwords (and are rehashed to argon2id then).
+//!
+//! Django stores `<algorithm>$<fields>`: `pbkdf2_sha256$<iterations>$<salt>$<base64 hash>`,
+//! `argon2$argon2id$v=19$m=..,t=..,p=..$<salt>$<hash>` (a PHC string after the name),
+//! `bcrypt_sha256$$2b$12$<salt+hash>` (bcrypt of the password's hex SHA-256) and
+//! `bcrypt$$2b$12$...`. A leading `!` marks an unusable password.
+
+use std::num::NonZeroU32;
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordVerifier as _, phc::PasswordHash},
+};
+use aws_lc_rs::{digest, pbkdf2};
+use base64::{Engine, engine::general_purpose::STANDARD};
+
+/// Whether `encoded` is a Django hash whose algorithm this module checks.
+pub fn is_supported(encoded: &str) -> bool {
+    matches!(
+        encoded.split_once('$').map(|(algorithm, _)| algorithm),
+        Some("pbkdf2_sha256" | "pbkdf2_sha1" | "argon2" | "bcrypt_sha256" | "bcrypt")
+    )
+}
+
+/// `false` for a wrong password, an unusable or malformed hash, and Django's legacy
+/// algorithms (MD5, SHA-1, crypt), which Tessera refuses to trust.
+pub fn verify(password: &str, encoded: &str) -> bool {
+    let Some((algorithm, rest)) = encoded.split_once('$') else {
+        return false;
+    };
+    match algorithm {
+        "pbkdf2_sha256" => verify_pbkdf2(pbkdf2::PBKDF2_HMAC_SHA256, password, rest),
+        "pbkdf2_sha1" => verify_pbkdf2(pbkdf2::PBKDF2_HMAC_SHA1, password, rest),
+        "argon2" => verify_argon2(password, rest),
+        "bcrypt_sha256" => {
+            let digest = digest::digest(&digest::SHA256, password.as_bytes());
+            verify_bcrypt(hex(digest.as_ref()).as_bytes(), rest)
+        }
+        "bcrypt" => verify_bcrypt(password.as_bytes(), rest),
+        _ => false,
+    }
+}
+
+fn verify_pbkdf2(algorithm: pbkdf2::Algorithm, password: &str, rest: &str) -> bool {
+    let mut fields = rest.splitn(3, '$');
+    let (Some(iterations), Some(salt), Some(hash)) = (fields.next(), fields.next(), fields.next())
+    else {
+        return false;
+    };
+    let Some(iterations) = iterations.parse().ok().and_then(NonZeroU32::new) else {
+        return false;
+    };
+    let Ok(expected) = STANDARD.decode(hash) else {
+        return false;
+    };
+    pbkdf2::verify(
+        algorithm,
+        iterations,
+        salt.as_bytes(),
+        password.as_bytes(),
+        &expected,
+    )
+    .is_ok()
+}
+
+/// The hash names its variant, version and cost; all are taken from it, as argon2-cffi does.
+fn verify_argon2(password: &str, phc_without_dollar: &str) -> bool {
+    let phc = format!("${phc_without_dollar}");
+    PasswordHash::new(&phc).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// `rest` is `$2b$<cost>$<salt+hash>`: Django's separator is followed by bcrypt's own `$`.
+fn verify_bcrypt(password: &[u8], rest: &str) -> bool {
+    // Python's bcrypt refuses NUL bytes, so Django never stored a hash of such a password.
+    !password.contains(&0) && bcrypt::verify(password, rest).unwrap_or(false)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    /// Made by a real Django; see `tests/fixtures/README.md`.
+    #[derive(Deserialize)]
+    struct Vector {
+        algorithm: String,
+        password: String,
+        encoded: String,
+        matches: bool,
+    }
+
+    fn vectors() -> Vec<Vector> {
+        serde_json::from_str(include_str!("../../tests/fixtures/django_hashes.json")).unwrap()
+    }
+
+    #[test]
+    fn hashes_made_by_django_verify_as_django_verifies_them() {
+        let vectors = vectors();
+        for algorithm in [
+            "pbkdf2_sha256",
+            "pbkdf2_sha1",
+            "argon2",
+            "bcrypt_sha256",
+            "bcrypt",
+        ] {
+            assert!(
+                vectors
+                    .iter()
+                    .any(|v| v.algorithm == algorithm && v.matches),
+                "no matching vector for {algorithm}"
+            );
+        }
+        for vector in &vectors {
+            let supported = is_supported(&vector.encoded);
+            assert_eq!(
+                verify(&vector.password, &vector.encoded),
+                vector.matches && supported,
+                "{} {:?}",
+                vector.algorithm,
+                vector.password
+            );
+        }
+    }
+
+    #[test]
+    fn legacy_unusable_and_malformed_hashes_never_verify() {
+        for encoded in [
+            "md5$salt$0123456789abcdef0123456789abcdef",
+            "!unusablepasswordmarker",
+            "",
+            "pbkdf2_sha256$0$salt$AAAA",
+            "pbkdf2_sha256$abc$salt$AAAA",
+            "pbkdf2_sha256$1000$salt",
+            "pbkdf2_sha256$1000$salt$not base64!",
+            "argon2$nonsense",
+            "bcrypt_sha256$$2b$12$short",
+        ] {
+            assert!(!verify("password", encoded), "{encoded}");
+        }
+    }
+}

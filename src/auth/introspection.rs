@@ -1,0 +1,281 @@
+//! RFC 7662 introspection and RFC 7009 revocation: the OAuth names for "is this token good
+//! right now?" and "end this session", for resource servers and clients that speak them.
+
+use std::{fmt, sync::Arc};
+
+use aws_lc_rs::{constant_time::verify_slices_are_equal, digest};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use poem::{Request, http::header::AUTHORIZATION, web::Data};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use sea_orm::EntityTrait;
+use serde::Deserialize;
+
+use super::{
+    AuthState, AuthTags,
+    tokens::{Empty, EmptyResponse},
+};
+use crate::{
+    domain::{FieldError, Role},
+    entity::user,
+    error::ApiError,
+    http::{AnyBody, DocumentedInput, lenient_string},
+    metrics::bump,
+};
+
+/// The shared secret resource servers authenticate to the introspection endpoint with.
+#[derive(Clone)]
+pub struct IntrospectionSecret(String);
+
+impl IntrospectionSecret {
+    pub const MIN_LENGTH: usize = 32;
+
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if raw.chars().count() < Self::MIN_LENGTH {
+            return Err(format!("must be at least {} characters", Self::MIN_LENGTH));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// Compares digests, so neither the secret's bytes nor its length leak through timing.
+    fn matches(&self, candidate: &str) -> bool {
+        let expected = digest::digest(&digest::SHA256, self.0.as_bytes());
+        let given = digest::digest(&digest::SHA256, candidate.as_bytes());
+        verify_slices_are_equal(expected.as_ref(), given.as_ref()).is_ok()
+    }
+}
+
+impl fmt::Debug for IntrospectionSecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("IntrospectionSecret(..)")
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct TokenRequest {
+    /// The token to introspect or revoke: an access or a refresh token.
+    pub token: String,
+    /// `access_token` or `refresh_token`. Only a hint: both kinds are always looked for.
+    pub token_type_hint: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct TokenInput {
+    #[serde(default, deserialize_with = "lenient_string")]
+    token: Option<String>,
+}
+
+impl DocumentedInput for TokenInput {
+    type Schema = TokenRequest;
+}
+
+impl TokenInput {
+    fn token(self) -> Result<String, ApiError> {
+        self.token
+            .filter(|token| !token.is_empty())
+            .ok_or_else(|| FieldError::required("token").into())
+    }
+}
+
+/// RFC 7662 §2.2. An inactive token gets `{"active": false}` and nothing else, whatever made
+/// it inactive (expired, revoked, forged, the wrong kind).
+#[derive(Debug, Default, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct Introspection {
+    pub active: bool,
+    /// `access_token` or `refresh_token`.
+    pub token_use: Option<String>,
+    /// `Bearer`, for access tokens (RFC 6749 §7.1).
+    pub token_type: Option<String>,
+    pub sub: Option<String>,
+    pub username: Option<String>,
+    pub user_id: Option<i64>,
+    pub role: Option<String>,
+    pub client_id: Option<String>,
+    pub iss: Option<String>,
+    pub aud: Option<String>,
+    pub exp: Option<i64>,
+    pub iat: Option<i64>,
+    pub jti: Option<String>,
+    /// The session (refresh family) the token belongs to.
+    pub sid: Option<String>,
+}
+
+impl Introspection {
+    fn inactive() -> Self {
+        Self::default()
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum IntrospectionResponse {
+    #[oai(status = 200)]
+    Ok(Json<Introspection>),
+}
+
+pub struct IntrospectionApi;
+
+#[OpenApi(tag = "AuthTags::Tokens")]
+impl IntrospectionApi {
+    /// Introspect a token
+    ///
+    /// RFC 7662, for resource servers that would rather ask than verify: whether a token is
+    /// active now, which also catches what a signature check cannot (a revoked session, a
+    /// deactivated account). The caller authenticates with HTTP Basic (any client id, the
+    /// `introspection_secret` as password), `Authorization: Bearer <introspection_secret>`, or
+    /// an admin's access token.
+    #[oai(
+        path = "/auth/token/introspect/",
+        method = "post",
+        operation_id = "introspect_token"
+    )]
+    async fn introspect(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        req: &Request,
+        body: AnyBody<TokenInput>,
+    ) -> Result<IntrospectionResponse, ApiError> {
+        authenticate_introspection_caller(&state, req)?;
+        let token = body.0.token()?;
+        Ok(IntrospectionResponse::Ok(Json(
+            state.introspect(&token).await?,
+        )))
+    }
+
+    /// Revoke a token
+    ///
+    /// RFC 7009: a refresh token ends its session (every token of its family); an access
+    /// token ends the session it was issued in, though it stays valid for JWKS consumers until
+    /// it expires. `{}` whether or not the token was valid or already revoked, so the call is
+    /// safe to repeat; 400 only when `token` is missing.
+    #[oai(
+        path = "/auth/token/revoke/",
+        method = "post",
+        operation_id = "revoke_token"
+    )]
+    async fn revoke(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        body: AnyBody<TokenInput>,
+    ) -> Result<EmptyResponse, ApiError> {
+        let token = body.0.token()?;
+        let session = if let Ok(claims) = state.verifier.verify_refresh(&token) {
+            Some(claims.fam)
+        } else {
+            state
+                .verifier
+                .verify_access(&token)
+                .ok()
+                .and_then(|claims| claims.sid)
+        };
+        if let Some(session) = session
+            && state.refresh_store.revoke(&session).await?
+        {
+            bump(&state.metrics.tokens.revoked);
+        }
+        Ok(EmptyResponse::Ok(Json(Empty {})))
+    }
+}
+
+fn authenticate_introspection_caller(state: &AuthState, req: &Request) -> Result<(), ApiError> {
+    let header = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .ok_or(ApiError::NotAuthenticated)?;
+    let (scheme, credentials) = header.split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+    let credentials = credentials.trim();
+    let secret = state.introspection_secret.as_ref();
+    let allowed = if scheme.eq_ignore_ascii_case("basic") {
+        let password = STANDARD
+            .decode(credentials)
+            .ok()
+            .and_then(|decoded| String::from_utf8(decoded).ok())
+            .and_then(|pair| {
+                pair.split_once(':')
+                    .map(|(_, password)| password.to_owned())
+            });
+        matches!((secret, password), (Some(secret), Some(password)) if secret.matches(&password))
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        secret.is_some_and(|secret| secret.matches(credentials))
+            || state
+                .verifier
+                .verify_access(credentials)
+                .is_ok_and(|claims| claims.role == Role::Admin)
+    } else {
+        false
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(ApiError::NotAuthenticated)
+    }
+}
+
+impl AuthState {
+    /// Active means: genuine, unexpired, of a live session, and for an account that is still
+    /// active. Costs a store lookup and a database read, unlike a signature check.
+    async fn introspect(&self, token: &str) -> Result<Introspection, ApiError> {
+        let now = chrono::Utc::now().timestamp();
+        let introspection = if let Ok(claims) = self.verifier.verify_access(token) {
+            let session_live = match &claims.sid {
+                Some(session) => self.refresh_store.session_exists(session, now).await?,
+                // Minted before sessions were named: its signature is all there is to check.
+                None => true,
+            };
+            if !session_live {
+                return Ok(Introspection::inactive());
+            }
+            Introspection {
+                active: true,
+                token_use: Some("access_token".into()),
+                token_type: Some("Bearer".into()),
+                sub: Some(claims.sub),
+                username: claims.username,
+                user_id: claims.user_id,
+                role: Some(claims.role.to_string()),
+                client_id: Some(claims.client_id),
+                iss: Some(claims.iss),
+                aud: Some(claims.aud),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                jti: Some(claims.jti),
+                sid: claims.sid,
+            }
+        } else if let Ok(claims) = self.verifier.verify_refresh(token) {
+            if !self
+                .refresh_store
+                .is_live(&claims.fam, &claims.jti, now)
+                .await?
+            {
+                return Ok(Introspection::inactive());
+            }
+            Introspection {
+                active: true,
+                token_use: Some("refresh_token".into()),
+                sub: Some(claims.sub),
+                username: claims.username,
+                user_id: claims.user_id,
+                role: Some(claims.role.to_string()),
+                iss: Some(claims.iss),
+                exp: Some(claims.exp),
+                iat: Some(claims.iat),
+                jti: Some(claims.jti),
+                sid: Some(claims.fam),
+                ..Introspection::default()
+            }
+        } else {
+            return Ok(Introspection::inactive());
+        };
+        if let Some(user_id) = introspection.user_id {
+            let account_active = user::Entity::find_by_id(user_id)
+                .one(&self.db)
+                .await
+                .map_err(|err| anyhow::anyhow!(err).context("loading the introspected account"))?
+                .is_some_and(|account| account.is_active);
+            if !account_active {
+                return Ok(Introspection::inactive());
+            }
+        }
+        Ok(introspection)
+    }
+}

@@ -1,0 +1,147 @@
+//! `GET /auth/forward/`: the contract nginx `auth_request` and Traefik ForwardAuth rely on.
+
+use reqwest::{StatusCode, header::WWW_AUTHENTICATE};
+use serde_json::Value;
+use tessera::domain::Role;
+
+use crate::{
+    forgery::forgeries,
+    helpers::{Backend, TestApp, TestDatabase},
+};
+
+async fn forward(
+    app: &TestApp,
+    token: Option<&str>,
+    method_header: Option<(&str, &str)>,
+) -> reqwest::Response {
+    let mut request = app.client.get(app.url("/auth/forward/"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some((name, method)) = method_header {
+        request = request.header(name, method);
+    }
+    request.send().await.unwrap()
+}
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response
+        .headers()
+        .get(name)
+        .map(|value| value.to_str().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_valid_access_token_passes_with_the_callers_identity() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let customer = app.create_user(Role::Customer).await;
+
+    for method in [
+        None,
+        Some(("X-Forwarded-Method", "POST")),
+        Some(("X-Original-Method", "DELETE")),
+    ] {
+        let response = forward(&app, Some(&customer.access), method).await;
+        assert_eq!(response.status(), StatusCode::OK, "{method:?}");
+        assert_eq!(
+            header(&response, "X-Auth-Subject"),
+            Some(customer.id.to_string().as_str())
+        );
+        assert_eq!(header(&response, "X-Auth-Role"), Some("customer"));
+        assert_eq!(
+            header(&response, "X-Auth-Username"),
+            Some(customer.username.as_str())
+        );
+    }
+    let without_slash = app
+        .client
+        .get(app.url("/auth/forward"))
+        .bearer_auth(&customer.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without_slash.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_tokens_pass_for_reads_only() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let anonymous: Value = app.post_anonymous().await.json().await.unwrap();
+    let access = anonymous["access"].as_str().unwrap();
+
+    for method in ["GET", "HEAD", "OPTIONS", "get"] {
+        let response = forward(&app, Some(access), Some(("X-Forwarded-Method", method))).await;
+        assert_eq!(response.status(), StatusCode::OK, "{method}");
+        assert_eq!(header(&response, "X-Auth-Role"), Some("anonymous"));
+        assert!(
+            header(&response, "X-Auth-Subject")
+                .unwrap()
+                .starts_with("anon:")
+        );
+        assert_eq!(
+            header(&response, "X-Auth-Username"),
+            None,
+            "no account, no username"
+        );
+    }
+    for (name, method) in [
+        ("X-Forwarded-Method", "POST"),
+        ("X-Original-Method", "PATCH"),
+        ("X-Original-Method", "DELETE"),
+    ] {
+        let response = forward(&app, Some(access), Some((name, method))).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {method}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["code"], "permission_denied");
+    }
+    // No method header: the method is unknown, so not known to be a read.
+    assert_eq!(
+        forward(&app, Some(access), None).await.status(),
+        StatusCode::FORBIDDEN
+    );
+    // nginx passes the client's own headers along: a forged "GET" beside the real one fails.
+    let smuggled = app
+        .client
+        .get(app.url("/auth/forward/"))
+        .bearer_auth(access)
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Original-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(smuggled.status(), StatusCode::FORBIDDEN);
+}
+
+/// nginx turns any status but 2xx, 401 and 403 into a 500: every refusal is a 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_token_is_a_401_with_a_challenge() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let admin = app.create_user(Role::Admin).await;
+
+    let mut cases = forgeries(&app, &admin.access, &admin.refresh).await;
+    cases.push(("refresh token", admin.refresh.clone()));
+    cases.push(("empty", String::new()));
+    for (attack, token) in cases {
+        let response = forward(&app, Some(&token), None).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{attack}");
+        assert!(
+            response.headers().contains_key(WWW_AUTHENTICATE),
+            "{attack}"
+        );
+        assert_eq!(header(&response, "X-Auth-Subject"), None, "{attack}");
+    }
+    let missing = forward(&app, None, None).await;
+    assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
+    assert!(missing.headers().contains_key(WWW_AUTHENTICATE));
+    let basic = app
+        .client
+        .get(app.url("/auth/forward/"))
+        .basic_auth("admin", Some("password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+}
