@@ -155,7 +155,10 @@ async fn read_table(url: &str, table: &str) -> anyhow::Result<Vec<DjangoUser>> {
 }
 
 fn user_from_row(row: &QueryResult, backend: DatabaseBackend) -> anyhow::Result<DjangoUser> {
-    let id: i64 = row.try_get("", "id")?;
+    // `AutoField` is a 32-bit integer in PostgreSQL, `BigAutoField` 64-bit.
+    let id = row
+        .try_get::<i64>("", "id")
+        .or_else(|_| row.try_get::<i32>("", "id").map(i64::from))?;
     let column_datetime = |column: &str| -> anyhow::Result<Option<DateTime<Utc>>> {
         if backend == DatabaseBackend::Postgres {
             return Ok(row.try_get::<Option<DateTime<Utc>>>("", column)?);
