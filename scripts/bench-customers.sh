@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The customer service under load at 32 concurrent clients: GET /customers/ (50 rows, bearer
 # verified through the JWKS) against the same server's unauthenticated /healthz as the
-# ceiling, and the token service's verify endpoint. Uses the shared wrk scripts and token
-# minter (BENCH_DIR, default ../shared/bench), the same the Django peer was measured with.
+# ceiling, and the token service's verify, forward-auth and introspection endpoints. Uses the
+# shared wrk scripts and token minter (BENCH_DIR, default ../shared/bench), the same the Django
+# peer was measured with.
 #   bash scripts/bench-customers.sh          # needs: wrk, a release build
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +16,7 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 AUTH=http://127.0.0.1:7201 CUSTOMERS=http://127.0.0.1:7202
 export TESSERA_LOGIN_RATE_LIMIT=off TESSERA_LOGIN_USERNAME_RATE_LIMIT=off
+export TESSERA_INTROSPECTION_SECRET=bench-introspection-secret-0123456789abcdef
 export TESSERA_DATA_DIR="$WORK/data" TESSERA_AUTH_LISTEN=127.0.0.1:7201 TESSERA_CUSTOMERS_LISTEN=127.0.0.1:7202 TESSERA_LOG=warn
 "$BIN" serve > "$WORK/serve.log" 2>&1 &
 for _ in $(seq 100); do curl -sf -o /dev/null $CUSTOMERS/readyz && break; sleep 0.1; done
@@ -34,3 +36,6 @@ export ACCESS_TOKEN_FILE="$WORK/a.txt"
 PING_PATH=/healthz run "customers GET /healthz (ceiling)" ping.lua $CUSTOMERS
 PROTECTED_PATH='/customers/?page_size=50' run "customers GET /customers/ (50 rows)" protected_get.lua $CUSTOMERS
 VERIFY_PATH=/auth/token/verify/ run "auth POST /auth/token/verify/" verify.lua $AUTH
+PROTECTED_PATH=/auth/forward/ run "auth GET /auth/forward/" protected_get.lua $AUTH
+INTROSPECT_TOKEN=$(cat "$WORK/a.txt") INTROSPECTION_SECRET=$TESSERA_INTROSPECTION_SECRET \
+  wrk -t2 -c32 -d${DUR}s --timeout 30s -s scripts/introspect.lua $AUTH | tail -1

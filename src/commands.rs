@@ -151,7 +151,7 @@ async fn import_django_users(
     table: &str,
     model: &str,
 ) -> anyhow::Result<()> {
-    let django_users = django_import::read_users(&Source::parse(source), table, model).await?;
+    let django_users = django_import::read_users(&Source::parse(source)?, table, model).await?;
     let db = db::connect(&settings.database_url).await?;
     db::migrate(&db).await?;
     let report = django_import::import(&db, django_users).await?;
@@ -166,8 +166,9 @@ async fn import_django_users(
     );
     if report.without_usable_password > 0 {
         eprintln!(
-            "{} imported users have no password Tessera can check (unusable, or a legacy MD5 \
-             or SHA-1 hash): they cannot log in until they are given a new one",
+            "{} imported users have no password Tessera can check (unusable, scrypt, a legacy \
+             MD5/SHA-1/crypt hash, or a cost beyond reason): they cannot log in until they are \
+             given a new one",
             report.without_usable_password
         );
     }

@@ -27,14 +27,19 @@ pub enum Source {
 }
 
 impl Source {
-    pub fn parse(raw: &str) -> Self {
+    pub fn parse(raw: &str) -> anyhow::Result<Self> {
         if ["sqlite:", "postgres:", "postgresql:"]
             .iter()
             .any(|scheme| raw.starts_with(scheme))
         {
-            Self::Database(raw.to_owned())
+            Ok(Self::Database(raw.to_owned()))
+        } else if let Some((scheme, _)) = raw.split_once("://") {
+            bail!(
+                "{scheme}:// databases are not supported: use SQLite, PostgreSQL, or \
+                 `manage.py dumpdata auth.user` output"
+            )
         } else {
-            Self::DumpData(PathBuf::from(raw))
+            Ok(Self::DumpData(PathBuf::from(raw)))
         }
     }
 }
@@ -245,13 +250,20 @@ pub async fn import(
         let email = django_user.email.trim().to_owned();
         let email_key = (!email.is_empty()).then(|| email.to_lowercase());
         if let Some(existing) = user::Entity::find_by_id(django_user.id).one(db).await? {
-            if existing.username == username {
+            // An earlier import of this user, not an account made here under the same name
+            // (`users create --username admin` is id 1 too). dumpdata keeps milliseconds only.
+            let imported_before = existing.username == username
+                && existing.date_joined.timestamp() == django_user.date_joined.timestamp();
+            if imported_before {
                 report.unchanged += 1;
             } else {
                 report.skipped.push((
                     username,
                     django_user.id,
-                    format!("id {} belongs to {:?}", existing.id, existing.username),
+                    format!(
+                        "id {} belongs to account {:?}, joined {}",
+                        existing.id, existing.username, existing.date_joined
+                    ),
                 ));
             }
             continue;
@@ -300,10 +312,14 @@ pub async fn import(
             Err(err) => return Err(anyhow::anyhow!(err).context("inserting an imported user")),
         }
     }
-    if report.imported > 0 && db.get_database_backend() == DatabaseBackend::Postgres {
-        // Explicit ids leave the sequence behind: the next registration would collide.
+    if db.get_database_backend() == DatabaseBackend::Postgres {
+        // Explicit ids leave the sequence behind, and the next registration would collide.
+        // Every run, since an earlier one may have stopped between its inserts and this; never
+        // backwards, so the ids of deleted accounts are not handed out again.
         db.execute_unprepared(
-            "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT MAX(id) FROM users))",
+            "SELECT setval(pg_get_serial_sequence('users', 'id'), GREATEST( \
+               COALESCE((SELECT MAX(id) FROM users), 1), \
+               nextval(pg_get_serial_sequence('users', 'id')) - 1))",
         )
         .await
         .context("moving the users id sequence past the imported ids")?;
@@ -318,17 +334,21 @@ mod tests {
     #[test]
     fn sources_are_told_apart_by_scheme() {
         assert_eq!(
-            Source::parse("sqlite:///srv/app/db.sqlite3"),
+            Source::parse("sqlite:///srv/app/db.sqlite3").unwrap(),
             Source::Database("sqlite:///srv/app/db.sqlite3".into())
         );
         assert_eq!(
-            Source::parse("postgres://app@db/app"),
+            Source::parse("postgres://app@db/app").unwrap(),
             Source::Database("postgres://app@db/app".into())
         );
         assert_eq!(
-            Source::parse("users.json"),
+            Source::parse("users.json").unwrap(),
             Source::DumpData("users.json".into())
         );
+        let mysql = Source::parse("mysql://app:hunter2@db/app")
+            .unwrap_err()
+            .to_string();
+        assert!(!mysql.contains("hunter2"), "{mysql}");
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl IntrospectionApi {
         req: &Request,
         body: AnyBody<TokenInput>,
     ) -> Result<IntrospectionResponse, ApiError> {
-        authenticate_introspection_caller(&state, req)?;
+        state.authenticate_introspection_caller(req).await?;
         let token = body.0.token()?;
         Ok(IntrospectionResponse::Ok(Json(
             state.introspect(&token).await?,
@@ -176,47 +176,60 @@ impl IntrospectionApi {
     }
 }
 
-fn authenticate_introspection_caller(state: &AuthState, req: &Request) -> Result<(), ApiError> {
-    let header = req
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .ok_or(ApiError::NotAuthenticated)?;
-    let (scheme, credentials) = header.split_once(' ').ok_or(ApiError::NotAuthenticated)?;
-    let credentials = credentials.trim();
-    let secret = state.introspection_secret.as_ref();
-    let allowed = if scheme.eq_ignore_ascii_case("basic") {
-        let password = STANDARD
-            .decode(credentials)
-            .ok()
-            .and_then(|decoded| String::from_utf8(decoded).ok())
-            .and_then(|pair| {
-                pair.split_once(':')
-                    .map(|(_, password)| password.to_owned())
-            });
-        matches!((secret, password), (Some(secret), Some(password)) if secret.matches(&password))
-    } else if scheme.eq_ignore_ascii_case("bearer") {
-        secret.is_some_and(|secret| secret.matches(credentials))
-            || state
-                .verifier
-                .verify_access(credentials)
-                .is_ok_and(|claims| claims.role == Role::Admin)
-    } else {
-        false
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::NotAuthenticated)
-    }
-}
-
 impl AuthState {
+    /// RFC 7662 §2.1: the caller holds the introspection secret (HTTP Basic with any client id,
+    /// or as a bearer token), or is an admin whose own token introspects as active now.
+    async fn authenticate_introspection_caller(&self, req: &Request) -> Result<(), ApiError> {
+        let header = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .ok_or(ApiError::NotAuthenticated)?;
+        let (scheme, credentials) = header.split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+        let credentials = credentials.trim();
+        let secret = self.introspection_secret.as_ref();
+        let allowed = if scheme.eq_ignore_ascii_case("basic") {
+            let password = STANDARD
+                .decode(credentials)
+                .ok()
+                .and_then(|decoded| String::from_utf8(decoded).ok())
+                .and_then(|pair| {
+                    pair.split_once(':')
+                        .map(|(_, password)| password.to_owned())
+                });
+            match (secret, password) {
+                // RFC 6749 §2.3.1 form-encodes the secret first (Go's x/oauth2 and Authlib do;
+                // curl -u does not), so either form is accepted.
+                (Some(secret), Some(password)) => {
+                    secret.matches(&password)
+                        || form_decoded(&password).is_some_and(|decoded| secret.matches(&decoded))
+                }
+                _ => false,
+            }
+        } else if scheme.eq_ignore_ascii_case("bearer") {
+            if secret.is_some_and(|secret| secret.matches(credentials)) {
+                true
+            } else {
+                let caller = self.introspect(credentials).await?;
+                caller.active
+                    && caller.token_use.as_deref() == Some("access_token")
+                    && caller.role.as_deref() == Some(Role::Admin.as_str())
+            }
+        } else {
+            false
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(ApiError::NotAuthenticated)
+        }
+    }
+
     /// Active means: genuine, unexpired, of a live session, and for an account that is still
     /// active. Costs a store lookup and a database read, unlike a signature check.
     async fn introspect(&self, token: &str) -> Result<Introspection, ApiError> {
         let now = chrono::Utc::now().timestamp();
-        let introspection = if let Ok(claims) = self.verifier.verify_access(token) {
+        let mut introspection = if let Ok(claims) = self.verifier.verify_access(token) {
             let session_live = match &claims.sid {
                 Some(session) => self.refresh_store.session_exists(session, now).await?,
                 // Minted before sessions were named: its signature is all there is to check.
@@ -267,15 +280,28 @@ impl AuthState {
             return Ok(Introspection::inactive());
         };
         if let Some(user_id) = introspection.user_id {
-            let account_active = user::Entity::find_by_id(user_id)
+            let account = user::Entity::find_by_id(user_id)
                 .one(&self.db)
                 .await
                 .map_err(|err| anyhow::anyhow!(err).context("loading the introspected account"))?
-                .is_some_and(|account| account.is_active);
-            if !account_active {
+                .filter(|account| account.is_active);
+            let Some(account) = account else {
                 return Ok(Introspection::inactive());
-            }
+            };
+            // The account as it is now: a role changed since the token was minted shows here
+            // before the token's own claims catch up at the next refresh.
+            introspection.role = Some(account.role);
+            introspection.username = Some(account.username);
         }
         Ok(introspection)
     }
+}
+
+/// `application/x-www-form-urlencoded` decoding of one value: `%XX` and `+`.
+fn form_decoded(raw: &str) -> Option<String> {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("value={raw}"))
+        .ok()?
+        .into_iter()
+        .next()
+        .map(|(_, value)| value)
 }

@@ -195,6 +195,13 @@ async fn imported_users_log_in_with_their_django_passwords_and_are_rehashed(back
         &json!([
             dump_entry(601, taken_name, &inactive_hash, json!({})),
             dump_entry(502, "someone-else", &inactive_hash, json!({})),
+            // Same id and name, another person: made here, not by an earlier import.
+            dump_entry(
+                501,
+                "pbkdf2",
+                &inactive_hash,
+                json!({"date_joined": "2019-01-01T00:00:00Z"}),
+            ),
             dump_entry(602, "newcomer", &inactive_hash, json!({})),
         ])
         .to_string(),
@@ -210,5 +217,8 @@ async fn imported_users_log_in_with_their_django_passwords_and_are_rehashed(back
         .iter()
         .map(|(name, id, _)| (name.as_str(), *id))
         .collect();
-    assert_eq!(skipped, [(taken_name, 601), ("someone-else", 502)]);
+    assert_eq!(
+        skipped,
+        [(taken_name, 601), ("someone-else", 502), ("pbkdf2", 501)]
+    );
 }

@@ -17,7 +17,9 @@ on_every_session_store!(
     revocation_ends_the_session_and_is_idempotent,
 );
 
-const SECRET: &str = "introspection-secret-for-the-tests-0123456789";
+/// With the characters RFC 6749 §2.3.1's form-encoding changes, as `openssl rand -base64` gives.
+const SECRET: &str = "introspection+secret/for=the tests 0123456789";
+const SECRET_FORM_ENCODED: &str = "introspection%2Bsecret%2Ffor%3Dthe+tests+0123456789";
 
 async fn spawn(sessions: Sessions) -> (TestDatabase, TestApp) {
     let (db, mut settings) = settings_with_sessions(sessions).await;
@@ -86,6 +88,10 @@ async fn introspection_tells_live_tokens_from_every_kind_of_dead_one(sessions: S
         (
             "the secret as a bearer",
             introspect(&app, &customer.access).bearer_auth(SECRET),
+        ),
+        (
+            "the secret form-encoded, as OAuth clients send it",
+            introspect(&app, &customer.access).basic_auth("rs", Some(SECRET_FORM_ENCODED)),
         ),
         (
             "an admin's token",
@@ -239,6 +245,27 @@ async fn introspection_tells_live_tokens_from_every_kind_of_dead_one(sessions: S
         inactive,
         "deactivated account"
     );
+
+    // The account as it is now, for the token under question and for the caller alike.
+    user::ActiveModel {
+        id: ActiveValue::Unchanged(admin.id),
+        role: ActiveValue::Set("staff".into()),
+        ..Default::default()
+    }
+    .update(&app.state.db)
+    .await
+    .unwrap();
+    let demoted = introspected(&app, &admin.access).await;
+    assert_eq!(
+        (demoted["active"].clone(), demoted["role"].clone()),
+        (json!(true), json!("staff"))
+    );
+    let by_demoted_admin = introspect(&app, &customer.access)
+        .bearer_auth(&admin.access)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_demoted_admin.status(), StatusCode::UNAUTHORIZED);
     drop(db);
 }
 

@@ -68,6 +68,9 @@ def main(path):
                     check(unpack(http_filter.typed_config, where), where)
                     filters += 1
     # What the example exists to show.
+    from envoy.config.core.v3 import protocol_pb2
+    assert (hcm.common_http_protocol_options.headers_with_underscores_action
+            == protocol_pb2.HttpProtocolOptions.REJECT_REQUEST), "underscored headers must be refused"
     jwt = [
         unpack(f.typed_config, f.name)
         for f in hcm.http_filters
