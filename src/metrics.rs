@@ -78,8 +78,12 @@ impl Metrics {
         self.templates
             .iter()
             .position(|(_, template)| {
-                template.len() == segments.len()
-                    && template
+                // A template ending in `*` (Envoy's ext_authz under `/auth/forward/`) takes any
+                // path below it, so the original request's ids do not become labels.
+                let open_ended = template.last() == Some(&Some("*".to_owned()));
+                let fixed = &template[..template.len() - usize::from(open_ended)];
+                (segments.len() == fixed.len() || open_ended && segments.len() > fixed.len())
+                    && fixed
                         .iter()
                         .zip(&segments)
                         .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
@@ -219,6 +223,17 @@ mod tests {
         assert_eq!(metrics.route_of("/auth/token/"), "/auth/token");
         assert_eq!(metrics.route_of("/wp-admin/x.php"), "unmatched");
         assert_eq!(metrics.route_of("/customers/1/2"), "unmatched");
+    }
+
+    #[test]
+    fn an_open_ended_template_takes_every_path_below_it() {
+        let metrics = Metrics::new(["/auth/forward", "/auth/forward/*"]);
+        assert_eq!(metrics.route_of("/auth/forward/"), "/auth/forward");
+        assert_eq!(
+            metrics.route_of("/auth/forward/customers/1/"),
+            "/auth/forward/*"
+        );
+        assert_eq!(metrics.route_of("/auth/forwarded/x"), "unmatched");
     }
 
     #[test]

@@ -16,7 +16,7 @@ use poem_openapi::{OpenApi, OpenApiService};
 use crate::{
     auth::{
         AccountsApi, AuthState, CaptchaVerifier, ForwardAuthApi, IntrospectionApi, PasswordHasher,
-        RateLimits, TokensApi, WellKnownApi,
+        RateLimits, TokensApi, WellKnownApi, forward_ext_authz,
     },
     config::Settings,
     customers::{CustomersApi, CustomersState},
@@ -29,6 +29,10 @@ use crate::{
     refresh::{RedisRefreshStore, RefreshStore, SqlRefreshStore},
     token::{TokenIssuer, TokenSettings, TokenVerifier},
 };
+
+/// Envoy's `ext_authz` appends the original path to the forward-auth path: any method, any
+/// path below it (the metrics label is this template too).
+const EXT_AUTHZ_ROUTE: &str = "/auth/forward/*";
 
 /// How long in-flight requests may take to finish once shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
@@ -117,7 +121,7 @@ impl AuthApp {
             registration: settings.registration,
             rotate_refresh_tokens: settings.rotate_refresh_tokens,
             limits: RateLimits::new(&settings.rate_limits),
-            metrics: Arc::new(metrics_for(&auth_openapi().spec())),
+            metrics: Arc::new(metrics_for(&auth_openapi().spec(), &[EXT_AUTHZ_ROUTE])),
             captcha,
             introspection_secret: settings.introspection_secret.clone(),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
@@ -158,6 +162,7 @@ impl AuthApp {
             move |_| metrics.render(&metrics.token_lines())
         };
         let routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
+            .at(EXT_AUTHZ_ROUTE, forward_ext_authz)
             .at("/metrics", poem::get(make_sync(exposition)))
             .data(self.state)
             .data(readiness);
@@ -252,7 +257,7 @@ impl CustomersApp {
             refresh_store: None,
             jwks: Some(self.state.verifier.clone()),
         };
-        let metrics = Arc::new(metrics_for(&customers_openapi().spec()));
+        let metrics = Arc::new(metrics_for(&customers_openapi().spec(), &[]));
         let exposition = {
             let (metrics, verifier) = (metrics.clone(), self.state.verifier.clone());
             move |_| {
@@ -294,13 +299,14 @@ async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> 
 }
 
 /// Metrics labelled by the document's path templates, plus the routes outside it.
-fn metrics_for(spec: &str) -> Metrics {
+fn metrics_for(spec: &str, undocumented_routes: &[&str]) -> Metrics {
     let document: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
     let mut templates: Vec<String> = document["paths"]
         .as_object()
         .map(|paths| paths.keys().cloned().collect())
         .unwrap_or_default();
     templates.extend(["/openapi.json", "/docs", "/metrics"].map(String::from));
+    templates.extend(undocumented_routes.iter().map(|route| route.to_string()));
     Metrics::new(templates.iter().map(String::as_str))
 }
 

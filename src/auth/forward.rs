@@ -1,8 +1,15 @@
-use poem::Request;
+use std::sync::Arc;
+
+use poem::{
+    Request, Response,
+    error::ResponseError,
+    http::{StatusCode, header::AUTHORIZATION},
+    web::Data,
+};
 use poem_openapi::{ApiResponse, OpenApi};
 
-use super::{AuthTags, BearerAuth};
-use crate::{domain::Role, error::ApiError};
+use super::{AuthState, AuthTags, BearerAuth};
+use crate::{domain::Role, error::ApiError, token::AccessClaims};
 
 pub struct ForwardAuthApi;
 
@@ -20,15 +27,30 @@ pub enum ForwardResponse {
     ),
 }
 
+/// The one rule every gateway's question is answered by.
+fn authorize(
+    claims: &AccessClaims,
+    req: &Request,
+    own_method: Option<&str>,
+) -> Result<(), ApiError> {
+    if claims.role == Role::Anonymous && !only_reads(req, own_method) {
+        return Err(ApiError::Forbidden("Anonymous tokens may only read."));
+    }
+    Ok(())
+}
+
 /// Whether the request being authorised is known to be a read. A client can add a method
 /// header of its own that the gateway passes along, so every one must name a read, and with
-/// none the method is unknown.
-fn only_reads(req: &Request) -> bool {
+/// none the method is unknown. `own_method` is the asking request's, when it is the original
+/// request's method (Envoy's `ext_authz`).
+fn only_reads(req: &Request, own_method: Option<&str>) -> bool {
     let mut methods = ["X-Forwarded-Method", "X-Original-Method"]
         .into_iter()
         .flat_map(|name| req.headers().get_all(name))
+        .map(|value| value.to_str().unwrap_or(""))
+        .chain(own_method)
         .peekable();
-    methods.peek().is_some() && methods.all(|method| method.to_str().is_ok_and(is_read_only))
+    methods.peek().is_some() && methods.all(is_read_only)
 }
 
 /// Methods an anonymous (read-only) token may use.
@@ -42,7 +64,8 @@ fn is_read_only(method: &str) -> bool {
 impl ForwardAuthApi {
     /// Forward authentication
     ///
-    /// For gateways: nginx `auth_request`, Traefik ForwardAuth. 200 with the caller's identity
+    /// For gateways: nginx `auth_request`, Traefik ForwardAuth, and Envoy `ext_authz` (which asks
+    /// with the original method and path below this one). 200 with the caller's identity
     /// in `X-Auth-*` headers, 401 without a valid access token, 403 when an anonymous token
     /// asks for a method that writes. The original method is read from `X-Forwarded-Method`
     /// (Traefik) and `X-Original-Method` (set it in nginx); an anonymous token passes only when
@@ -51,15 +74,51 @@ impl ForwardAuthApi {
     #[oai(path = "/auth/forward/", method = "get", operation_id = "forward_auth")]
     async fn forward(&self, req: &Request, auth: BearerAuth) -> Result<ForwardResponse, ApiError> {
         let claims = auth.0;
-        if claims.role == Role::Anonymous && !only_reads(req) {
-            return Err(ApiError::Forbidden("Anonymous tokens may only read."));
-        }
+        authorize(&claims, req, None)?;
         Ok(ForwardResponse::Allowed(
             claims.sub,
             claims.role.to_string(),
             claims.username,
         ))
     }
+}
+
+/// Envoy's HTTP `ext_authz` asks with the original request's method and its path after a
+/// prefix (`POST /auth/forward/customers/1`): the same answer as `GET /auth/forward/`, with
+/// the asking request's own method as the original one. Routed outside the OpenAPI document,
+/// which cannot describe any-method-under-a-prefix.
+#[poem::handler]
+pub async fn forward_ext_authz(req: &Request, state: Data<&Arc<AuthState>>) -> Response {
+    let verdict = bearer_token(req)
+        .and_then(|token| state.verifier.verify_access(token).ok())
+        .ok_or(ApiError::TokenNotValid)
+        .and_then(|claims| {
+            authorize(&claims, req, Some(req.method().as_str()))?;
+            Ok(claims)
+        });
+    match verdict {
+        Ok(claims) => {
+            let mut response = Response::builder()
+                .status(StatusCode::OK)
+                .header("X-Auth-Subject", claims.sub)
+                .header("X-Auth-Role", claims.role.as_str());
+            if let Some(username) = claims.username {
+                response = response.header("X-Auth-Username", username);
+            }
+            response.finish()
+        }
+        Err(err) => err.as_response(),
+    }
+}
+
+fn bearer_token(req: &Request) -> Option<&str> {
+    let (scheme, token) = req
+        .headers()
+        .get(AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 #[cfg(test)]

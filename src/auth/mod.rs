@@ -17,7 +17,7 @@ use sea_orm::DatabaseConnection;
 
 pub use accounts::AccountsApi;
 pub use captcha::CaptchaVerifier;
-pub use forward::ForwardAuthApi;
+pub use forward::{ForwardAuthApi, forward_ext_authz};
 pub use introspection::{IntrospectionApi, IntrospectionSecret};
 pub use password::{HashCost, HashError, PasswordHasher};
 pub use tokens::TokensApi;

@@ -145,3 +145,68 @@ async fn every_bad_token_is_a_401_with_a_challenge() {
         .unwrap();
     assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// Envoy's HTTP `ext_authz` asks with the original method and path: `POST /auth/forward/x/1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envoy_ext_authz_asks_with_the_original_method_and_path() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let customer = app.create_user(Role::Customer).await;
+    let anonymous: Value = app.post_anonymous().await.json().await.unwrap();
+    let anonymous = anonymous["access"].as_str().unwrap();
+    let ask = |method: reqwest::Method, token: Option<&str>| {
+        let mut request = app
+            .client
+            .request(method, app.url("/auth/forward/customers/1/"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+
+    let allowed = ask(reqwest::Method::PATCH, Some(&customer.access))
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(
+        header(&allowed, "X-Auth-Subject"),
+        Some(customer.id.to_string().as_str())
+    );
+    assert_eq!(header(&allowed, "X-Auth-Role"), Some("customer"));
+    assert_eq!(
+        header(&allowed, "X-Auth-Username"),
+        Some(customer.username.as_str())
+    );
+
+    let read = ask(reqwest::Method::GET, Some(anonymous)).await.unwrap();
+    assert_eq!(read.status(), StatusCode::OK);
+    assert_eq!(header(&read, "X-Auth-Role"), Some("anonymous"));
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let write = ask(method.clone(), Some(anonymous)).await.unwrap();
+        assert_eq!(write.status(), StatusCode::FORBIDDEN, "{method}");
+    }
+    let smuggled = app
+        .client
+        .get(app.url("/auth/forward/customers/"))
+        .bearer_auth(anonymous)
+        .header("X-Original-Method", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(smuggled.status(), StatusCode::FORBIDDEN);
+
+    for (what, token) in [
+        ("no token", None),
+        ("the refresh token", Some(customer.refresh.as_str())),
+        ("garbage", Some("a.b.c")),
+    ] {
+        let refused = ask(reqwest::Method::POST, token).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED, "{what}");
+        assert!(refused.headers().contains_key(WWW_AUTHENTICATE), "{what}");
+        assert_eq!(header(&refused, "X-Auth-Subject"), None, "{what}");
+    }
+}
