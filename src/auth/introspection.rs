@@ -70,9 +70,7 @@ impl DocumentedInput for TokenInput {
 
 impl TokenInput {
     fn token(self) -> Result<String, ApiError> {
-        self.token
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| FieldError::required("token").into())
+        Ok(FieldError::require(self.token, "token")?)
     }
 }
 

@@ -74,9 +74,7 @@ impl DocumentedInput for RefreshInput {
 
 impl RefreshInput {
     fn token(self) -> Result<String, ApiError> {
-        self.refresh
-            .filter(|token| !token.is_empty())
-            .ok_or_else(|| FieldError::required("refresh").into())
+        Ok(FieldError::require(self.refresh, "refresh")?)
     }
 }
 
@@ -143,18 +141,8 @@ impl TokensApi {
         state.limits.admit(&state.limits.login, req)?;
         let AnyBody(input) = body;
         let mut errors = FieldErrors::default();
-        let username = errors.check(
-            input
-                .username
-                .filter(|u| !u.is_empty())
-                .ok_or(FieldError::required("username")),
-        );
-        let password = errors.check(
-            input
-                .password
-                .filter(|p| !p.is_empty())
-                .ok_or(FieldError::required("password")),
-        );
+        let username = errors.check(FieldError::require(input.username, "username"));
+        let password = errors.check(FieldError::require(input.password, "password"));
         let (Some(username), Some(password)) = (username, password) else {
             return Err(errors.into());
         };
@@ -276,11 +264,7 @@ impl TokensApi {
         state: Data<&Arc<AuthState>>,
         body: AnyBody<VerifyInput>,
     ) -> Result<EmptyResponse, ApiError> {
-        let token = body
-            .0
-            .token
-            .filter(|token| !token.is_empty())
-            .ok_or(FieldError::required("token"))?;
+        let token = FieldError::require(body.0.token, "token")?;
         if state.verifier.verify_access(&token).is_ok() {
             return Ok(EmptyResponse::Ok(Json(Empty {})));
         }

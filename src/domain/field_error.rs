@@ -18,6 +18,13 @@ impl FieldError {
     pub fn required(field: &'static str) -> Self {
         Self::new(field, "This field is required.")
     }
+
+    /// `value`, unless it is missing or empty: DRF calls both "required".
+    pub fn require(value: Option<String>, field: &'static str) -> Result<String, Self> {
+        value
+            .filter(|value| !value.is_empty())
+            .ok_or_else(|| Self::required(field))
+    }
 }
 
 /// Every field error of one request, reported together in one 400 (as DRF does).
