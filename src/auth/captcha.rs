@@ -2,6 +2,11 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::read_json_capped;
+
+/// siteverify answers are a few hundred bytes.
+const MAX_ANSWER_BYTES: usize = 16 * 1024;
+
 /// Server-side captcha check, in the form reCAPTCHA, hCaptcha and Turnstile share: POST
 /// `secret` and `response` to the provider's siteverify URL and read `success`.
 /// The secret is ours from configuration; one sent by a client is ignored.
@@ -34,15 +39,14 @@ impl CaptchaVerifier {
         if let Some(ip) = remote_ip {
             form.push(("remoteip", ip));
         }
-        let answer: SiteVerify = self
+        let response = self
             .client
             .post(&self.verify_url)
             .form(&form)
             .send()
             .await?
-            .error_for_status()?
-            .json()
-            .await?;
+            .error_for_status()?;
+        let answer: SiteVerify = read_json_capped(response, MAX_ANSWER_BYTES).await?;
         Ok(answer.success)
     }
 }

@@ -88,7 +88,7 @@ impl RateLimits {
     /// Admits one request from the client `req` came from, under `limiter`.
     pub fn admit(&self, limiter: &Option<RateLimiter>, req: &Request) -> Result<(), ApiError> {
         match (limiter, client_ip(req, &self.trusted_proxies)) {
-            (Some(limiter), Some(ip)) => limiter.admit(&ip.to_string()),
+            (Some(limiter), Some(ip)) => limiter.admit(ip),
             _ => Ok(()),
         }
     }

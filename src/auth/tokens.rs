@@ -141,21 +141,24 @@ impl TokensApi {
         state.limits.admit(&state.limits.login, req)?;
         let AnyBody(input) = body;
         let mut errors = FieldErrors::default();
-        let username = errors.check(FieldError::require(input.username, "username"));
+        let username = errors.check(
+            FieldError::require(input.username, "username")
+                .and_then(|username| Username::for_login(&username)),
+        );
         let password = errors.check(FieldError::require(input.password, "password"));
         let (Some(username), Some(password)) = (username, password) else {
             return Err(errors.into());
         };
         // Per account too, so guessing one user's password from many addresses is slow as well.
         if let Some(limiter) = &state.limits.login_username {
-            limiter.admit(&Username::normalize(&username))?;
+            limiter.admit(&username)?;
         }
         if password.chars().count() > password::MAX_LENGTH {
             // No account has such a password: refused before any lookup or hashing.
             return Err(ApiError::NoActiveAccount);
         }
         let account = user::Entity::find()
-            .filter(user::Column::Username.eq(Username::normalize(&username)))
+            .filter(user::Column::Username.eq(username))
             .one(&state.db)
             .await
             .map_err(|err| anyhow::anyhow!(err).context("looking up the account to log in"))?;

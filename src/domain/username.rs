@@ -2,6 +2,9 @@ use super::FieldError;
 
 use unicode_normalization::UnicodeNormalization;
 
+/// Django's `AbstractUser.username` `max_length`.
+pub const MAX_LENGTH: usize = 150;
+
 /// Django's `UnicodeUsernameValidator`: 1 to 150 letters, digits and `@.+-_`, after NFKC
 /// normalisation (Django's `UsernameField`), so `ａｄｍｉｎ` and `admin` are one name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -13,17 +16,30 @@ impl Username {
         raw.nfkc().collect()
     }
 
-    pub fn parse(raw: &str) -> Result<Self, FieldError> {
-        let raw = &Self::normalize(raw);
-        let length = raw.chars().count();
-        if length == 0 {
-            return Err(FieldError::new("username", "This field may not be blank."));
-        }
-        if length > 150 {
-            return Err(FieldError::new(
+    /// The stored form of a name someone logs in with: any characters (accounts imported from
+    /// Django may predate its validator), but no longer than a username can be. The length is
+    /// checked before normalising too: NFKC turns one character into as many as 18.
+    pub fn for_login(raw: &str) -> Result<String, FieldError> {
+        let too_long = || {
+            FieldError::new(
                 "username",
-                "Ensure this field has no more than 150 characters.",
-            ));
+                format!("Ensure this field has no more than {MAX_LENGTH} characters."),
+            )
+        };
+        if raw.chars().count() > MAX_LENGTH {
+            return Err(too_long());
+        }
+        let normalized = Self::normalize(raw);
+        if normalized.chars().count() > MAX_LENGTH {
+            return Err(too_long());
+        }
+        Ok(normalized)
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, FieldError> {
+        let raw = &Self::for_login(raw)?;
+        if raw.is_empty() {
+            return Err(FieldError::new("username", "This field may not be blank."));
         }
         if !raw
             .chars()
@@ -69,6 +85,14 @@ mod tests {
     fn rejects_more_than_150_characters() {
         assert!(Username::parse(&"a".repeat(150)).is_ok());
         assert!(Username::parse(&"a".repeat(151)).is_err());
+    }
+
+    #[test]
+    fn a_name_that_grows_past_the_limit_under_nfkc_is_refused() {
+        // U+FDFA is one character and 18 after NFKC.
+        assert!(Username::for_login(&"\u{FDFA}".repeat(8)).is_ok());
+        assert!(Username::for_login(&"\u{FDFA}".repeat(9)).is_err());
+        assert!(Username::for_login(&"\u{FDFA}".repeat(1 << 16)).is_err());
     }
 
     #[test]

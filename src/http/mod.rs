@@ -4,6 +4,7 @@
 mod body;
 mod health;
 mod middleware;
+mod outbound;
 mod pagination;
 mod rate_limit;
 mod request_log;
@@ -11,6 +12,7 @@ mod request_log;
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
 pub use middleware::{BodyLimit, TrailingSlash};
+pub use outbound::read_json_capped;
 pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, client_ip};
 pub use request_log::RequestLog;

@@ -1,5 +1,6 @@
 use std::{
     collections::HashMap,
+    hash::{BuildHasher, Hash, RandomState},
     net::IpAddr,
     sync::Mutex,
     time::{Duration, Instant},
@@ -36,37 +37,56 @@ struct Bucket {
 }
 
 /// Token buckets by key (a client IP, a username), in this process: each instance behind a
-/// load balancer limits on its own.
+/// load balancer limits on its own. Keys are kept as a keyed 64-bit hash, so an entry costs
+/// the same whatever the client sent, and nobody can aim two names at one bucket.
 pub struct RateLimiter {
     rate: Rate,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    max_keys: usize,
+    hasher: RandomState,
+    buckets: Mutex<HashMap<u64, Bucket>>,
 }
 
-/// Past this many keys, buckets that have refilled (idle clients) are dropped, so a flood of
-/// spoofed sources cannot grow the map without bound.
+/// Past this many keys (about 5 MiB of buckets), buckets that have refilled (idle clients) are
+/// dropped, then the oldest, so a flood of spoofed sources or names cannot grow the map.
 const MAX_KEYS: usize = 100_000;
 
 impl RateLimiter {
     pub fn new(rate: Rate) -> Self {
+        Self::with_max_keys(rate, MAX_KEYS)
+    }
+
+    fn with_max_keys(rate: Rate, max_keys: usize) -> Self {
         Self {
             rate,
+            max_keys,
+            hasher: RandomState::new(),
             buckets: Mutex::new(HashMap::new()),
         }
     }
 
     /// Takes one token for `key`, or says how long until one is there.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
+    pub fn check(&self, key: impl Hash) -> Result<(), Duration> {
+        let key = self.hasher.hash_one(key);
         let capacity = f64::from(self.rate.burst);
         let per_second = capacity / self.rate.period.as_secs_f64();
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
+        if buckets.len() >= self.max_keys && !buckets.contains_key(&key) {
             buckets.retain(|_, bucket| {
                 bucket.tokens + now.duration_since(bucket.updated).as_secs_f64() * per_second
                     < capacity
             });
+            // Every bucket still in use: give up the least recently touched tenth. A client
+            // could reset its own bucket this way only by sending `max_keys` other keys.
+            if buckets.len() >= self.max_keys {
+                let mut touched: Vec<Instant> = buckets.values().map(|b| b.updated).collect();
+                let cut = touched.len() / 10;
+                let (_, oldest_kept, _) = touched.select_nth_unstable(cut);
+                let oldest_kept = *oldest_kept;
+                buckets.retain(|_, bucket| bucket.updated >= oldest_kept);
+            }
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: capacity,
             updated: now,
         });
@@ -83,7 +103,7 @@ impl RateLimiter {
     }
 
     /// [`check`](Self::check) as the API answers it: 429 with `Retry-After` in whole seconds.
-    pub fn admit(&self, key: &str) -> Result<(), ApiError> {
+    pub fn admit(&self, key: impl Hash) -> Result<(), ApiError> {
         self.check(key).map_err(|wait| ApiError::RateLimited {
             retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
         })
@@ -159,6 +179,29 @@ mod tests {
             "{wait:?}"
         );
         assert!(limiter.check("b").is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn the_number_of_keys_stays_bounded_when_every_bucket_is_in_use() {
+        let limiter = RateLimiter::with_max_keys(
+            Rate {
+                burst: 5,
+                period: Duration::from_secs(3600),
+            },
+            1_000,
+        );
+        for n in 0..10_000 {
+            limiter.check(format!("user{n}")).unwrap();
+            let keys = limiter.buckets.lock().unwrap().len();
+            assert!(keys <= 1_000, "{keys} keys after {n}");
+        }
+        for _ in 0..5 {
+            let _ = limiter.check("user9999");
+        }
+        assert!(
+            limiter.check("user9999").is_err(),
+            "a recent bucket is kept"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use tokio::sync::Mutex;
 
 use crate::{
+    http::read_json_capped,
     keys::Jwks,
     token::{AccessClaims, TokenType},
 };
@@ -54,6 +55,9 @@ impl JwksSettings {
         }
     }
 }
+
+/// A JWKS of a few dozen RSA keys is under 32 KiB; anything far larger is not a key set.
+const MAX_JWKS_BYTES: usize = 256 * 1024;
 
 /// The least time between two fetches while the issuer fails to answer.
 const RETRY_INTERVAL: Duration = Duration::from_secs(1);
@@ -241,7 +245,7 @@ impl JwksVerifier {
             .and_then(max_age)
             .unwrap_or(Duration::from_secs(300))
             .clamp(self.settings.min_cache, self.settings.max_cache);
-        let jwks: Jwks = response.json().await?;
+        let jwks: Jwks = read_json_capped(response, MAX_JWKS_BYTES).await?;
         let keys = jwks
             .keys
             .into_iter()
