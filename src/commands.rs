@@ -11,6 +11,7 @@ use crate::{
     db,
     django_import::{self, Source},
     domain::{Email, GstNo, Password, Role, Username},
+    http::fit_connections_to_open_file_limit,
     keys::{KeyCipher, KeyStore, KeySummary},
     startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, jwks_settings},
     users::{self, CreateUserError, NewUser},
@@ -91,6 +92,7 @@ async fn serve_auth(settings: &Settings) -> anyhow::Result<()> {
              Set it to keep them in Redis, as production deployments should"
         );
     }
+    let settings = &fitted_to_open_files(settings, 1);
     let app = AuthApp::build(settings, false).await?;
     app.run(shutdown_signal()).await?;
     Ok(())
@@ -100,14 +102,25 @@ async fn serve_customers(settings: &Settings) -> anyhow::Result<()> {
     let jwks_url = settings.jwks_url.clone().ok_or_else(|| {
         anyhow::anyhow!("jwks_url: `tessera customers` needs --jwks-url or TESSERA_JWKS_URL")
     })?;
+    let settings = &fitted_to_open_files(settings, 1);
     let app = CustomersApp::build(settings, jwks_settings(settings, jwks_url)).await?;
     app.run(shutdown_signal()).await?;
     Ok(())
 }
 
+/// `settings` with `max_connections` lowered, if need be, so that `services` servers at their
+/// cap do not run the process out of file descriptors.
+fn fitted_to_open_files(settings: &Settings, services: u64) -> Settings {
+    let mut settings = settings.clone();
+    settings.connections.max_connections =
+        fit_connections_to_open_file_limit(settings.connections.max_connections, services);
+    settings
+}
+
 /// The quick start: both services in one process. The customer service still verifies through
 /// the token service's JWKS URL over HTTP, exactly as when they run apart.
 async fn serve_all(settings: &Settings) -> anyhow::Result<()> {
+    let settings = &fitted_to_open_files(settings, 2);
     let auth = AuthApp::build(settings, true).await?;
     let jwks_url = settings
         .jwks_url
@@ -118,13 +131,32 @@ async fn serve_all(settings: &Settings) -> anyhow::Result<()> {
     let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let auth = tokio::spawn(auth.run(wait(stopped.clone())));
-    let customers = tokio::spawn(customers.run(wait(stopped)));
-    shutdown_signal().await;
+    let mut auth = tokio::spawn(auth.run(wait(stopped.clone())));
+    let mut customers = tokio::spawn(customers.run(wait(stopped)));
+    // Supervised: if either server ends by itself, the other is stopped and the process ends
+    // saying which, rather than living on half-served.
+    let ended_alone = tokio::select! {
+        () = shutdown_signal() => None,
+        ended = &mut auth => Some(("token service", ended)),
+        ended = &mut customers => Some(("customer service", ended)),
+    };
     let _ = stop.send(true);
-    auth.await??;
-    customers.await??;
-    Ok(())
+    let Some((service, ended)) = ended_alone else {
+        auth.await??;
+        customers.await??;
+        return Ok(());
+    };
+    let other = if service == "token service" {
+        customers
+    } else {
+        auth
+    };
+    let _ = other.await;
+    Err(match ended {
+        Ok(Ok(())) => anyhow::anyhow!("the {service} stopped unexpectedly"),
+        Ok(Err(err)) => anyhow::anyhow!("the {service} stopped: {err}"),
+        Err(err) => anyhow::anyhow!("the {service} failed: {err}"),
+    })
 }
 
 /// SIGINT or SIGTERM: stop accepting, let in-flight requests finish.

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{HashCost, IntrospectionSecret, RegistrationPolicy},
-    http::Rate,
+    http::{ConnectionLimits, Rate},
     keys::KeySecret,
     telemetry::LogFormat,
     token::Lifetimes,
@@ -131,6 +131,21 @@ pub struct SettingsArgs {
     /// How often each instance re-reads the signing keys, so a rotation reaches all of them [default: 30s]
     #[arg(long, env = "TESSERA_KEY_RELOAD_INTERVAL", global = true)]
     pub key_reload_interval: Option<String>,
+    /// Open connections per service; the newest past it gets 503 and is closed [default: 1024]
+    #[arg(long, env = "TESSERA_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
+    /// Time to send a request's headers, from its first byte or a new connection [default: 10s]
+    #[arg(long, env = "TESSERA_HEADER_READ_TIMEOUT", global = true)]
+    pub header_read_timeout: Option<String>,
+    /// Time to send a whole request body; slower gets 408 [default: 30s]
+    #[arg(long, env = "TESSERA_BODY_READ_TIMEOUT", global = true)]
+    pub body_read_timeout: Option<String>,
+    /// A kept-alive connection with no request is closed after this [default: 60s]
+    #[arg(long, env = "TESSERA_IDLE_TIMEOUT", global = true)]
+    pub idle_timeout: Option<String>,
+    /// Bytes of request bodies buffered at once, beyond 16 KiB each; past it 503 [default: 33554432]
+    #[arg(long, env = "TESSERA_MAX_BUFFERED_BODY_BYTES", global = true)]
+    pub max_buffered_body_bytes: Option<usize>,
     /// Logins per client IP: N/s, N/m or N/h, or `off` [default: 30/m]
     #[arg(long, env = "TESSERA_LOGIN_RATE_LIMIT", global = true)]
     pub login_rate_limit: Option<String>,
@@ -195,6 +210,11 @@ struct FileSettings {
     jwks_max_age: Option<String>,
     key_prepublish: Option<String>,
     key_reload_interval: Option<String>,
+    max_connections: Option<usize>,
+    header_read_timeout: Option<String>,
+    body_read_timeout: Option<String>,
+    idle_timeout: Option<String>,
+    max_buffered_body_bytes: Option<usize>,
     login_rate_limit: Option<String>,
     login_username_rate_limit: Option<String>,
     register_rate_limit: Option<String>,
@@ -247,6 +267,7 @@ pub struct Settings {
     pub jwks_max_age: Duration,
     pub key_prepublish: Duration,
     pub key_reload_interval: Duration,
+    pub connections: ConnectionLimits,
     pub rate_limits: RateLimitSettings,
     pub log_format: LogFormat,
     /// Empty: no CORS headers at all (same-origin and non-browser clients only).
@@ -404,6 +425,38 @@ impl Settings {
         if max_body_bytes < 1024 {
             bail!("max_body_bytes: must be at least 1024");
         }
+        let default_limits = ConnectionLimits::default();
+        let connections = ConnectionLimits {
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(default_limits.max_connections),
+            header_read_timeout: lifetime(
+                "header_read_timeout",
+                args.header_read_timeout.or(file.header_read_timeout),
+                default_limits.header_read_timeout,
+            )?,
+            body_read_timeout: lifetime(
+                "body_read_timeout",
+                args.body_read_timeout.or(file.body_read_timeout),
+                default_limits.body_read_timeout,
+            )?,
+            idle_timeout: lifetime(
+                "idle_timeout",
+                args.idle_timeout.or(file.idle_timeout),
+                default_limits.idle_timeout,
+            )?,
+            max_buffered_body_bytes: args
+                .max_buffered_body_bytes
+                .or(file.max_buffered_body_bytes)
+                .unwrap_or(default_limits.max_buffered_body_bytes),
+        };
+        if connections.max_connections == 0 {
+            bail!("max_connections: must be at least 1");
+        }
+        if u32::try_from(connections.max_buffered_body_bytes).is_err() {
+            bail!("max_buffered_body_bytes: must be at most 4294967295");
+        }
         Ok(Self {
             data_dir,
             database_url,
@@ -462,6 +515,7 @@ impl Settings {
                 args.key_reload_interval.or(file.key_reload_interval),
                 Duration::from_secs(30),
             )?,
+            connections,
             rate_limits: RateLimitSettings {
                 login: rate(
                     "login_rate_limit",

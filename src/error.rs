@@ -36,15 +36,22 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("Request body is too large.")]
     PayloadTooLarge,
+    #[error("The request body did not arrive in time.")]
+    BodyTimeout,
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("Request was throttled. Expected available in {retry_after_s} seconds.")]
     RateLimited { retry_after_s: u64 },
     #[error("{0}")]
     Unavailable(&'static str),
+    #[error("The server is busy; try again shortly.")]
+    Busy,
     #[error("A server error occurred.")]
     Unexpected(#[from] anyhow::Error),
 }
+
+/// What a 503 tells clients to wait: stores come back (or fail over) in seconds.
+const RETRY_UNAVAILABLE_AFTER_S: u64 = 2;
 
 /// The body of every error response.
 #[derive(Debug, Object)]
@@ -69,9 +76,10 @@ impl ApiError {
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Busy => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -87,9 +95,11 @@ impl ApiError {
             ApiError::NotFound => "not_found",
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::BodyTimeout => "request_timeout",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::RateLimited { .. } => "throttled",
             ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Busy => "busy",
             ApiError::Unexpected(_) => "server_error",
         }
     }
@@ -150,6 +160,16 @@ impl ResponseError for ApiError {
             ApiError::RateLimited { retry_after_s } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_s));
             }
+            ApiError::Unavailable(_) | ApiError::Busy => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(RETRY_UNAVAILABLE_AFTER_S),
+                );
+            }
+            // The rest of the body was never read: the connection cannot carry another request.
+            ApiError::BodyTimeout => {
+                headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
             _ => {}
         }
         response
@@ -171,15 +191,22 @@ impl From<crate::domain::FieldError> for ApiError {
 /// Every operation may answer with these; each is documented with the [`ErrorBody`] schema.
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 8] = [
+        let statuses: [(u16, &'static str); 9] = [
             (400, "Invalid input: `fields` says which and why"),
             (401, "Missing, invalid or expired credentials"),
             (403, "Authenticated, but not allowed"),
             (404, "No such resource"),
+            (
+                408,
+                "The request body did not arrive within the body read timeout",
+            ),
             (413, "Request body over the configured limit"),
             (415, "Body is not JSON, urlencoded or multipart form data"),
             (429, "Rate limited: see Retry-After"),
-            (503, "A backing store is unreachable; retry later"),
+            (
+                503,
+                "A backing store is unreachable, or the server is busy: retry after Retry-After",
+            ),
         ];
         MetaResponses {
             responses: statuses

@@ -4,14 +4,9 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use poem::{
-    Endpoint, EndpointExt, Route, Server,
-    endpoint::make_sync,
-    http::Method,
-    listener::{Acceptor, Listener, TcpAcceptor, TcpListener},
-    middleware::Cors,
-};
+use poem::{Endpoint, EndpointExt, Route, endpoint::make_sync, http::Method, middleware::Cors};
 use poem_openapi::{OpenApi, OpenApiService};
+use tokio::{net::TcpListener, sync::Semaphore};
 
 use crate::{
     auth::{
@@ -22,7 +17,7 @@ use crate::{
     customers::{CustomersApi, CustomersState},
     db,
     error::ApiError,
-    http::{BodyLimit, HealthApi, Readiness, RequestLog, TrailingSlash},
+    http::{BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, TrailingSlash},
     jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
     metrics::Metrics,
@@ -67,10 +62,11 @@ pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
 
 /// The token service, bound and ready to run.
 pub struct AuthApp {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     state: Arc<AuthState>,
     max_body_bytes: usize,
+    connections: ConnectionLimits,
     key_reload_interval: Duration,
     cors: Vec<String>,
 }
@@ -86,7 +82,7 @@ impl AuthApp {
         let ring = key_store.load_or_create().await?;
         let keys = Arc::new(SharedKeyRing::new(ring));
 
-        let (acceptor, addr) = bind(settings.auth_listen).await?;
+        let (listener, addr) = bind(settings.auth_listen).await?;
         let public_url = settings
             .public_url
             .clone()
@@ -128,10 +124,11 @@ impl AuthApp {
             public_url,
         });
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             state,
             max_body_bytes: settings.max_body_bytes,
+            connections: settings.connections,
             key_reload_interval: settings.key_reload_interval,
             cors: settings.cors_allowed_origins.clone(),
         })
@@ -169,10 +166,11 @@ impl AuthApp {
         tracing::info!(address = %self.addr, "token service listening");
         let layers = Layers {
             max_body_bytes: self.max_body_bytes,
+            connections: self.connections,
             metrics,
             cors: self.cors,
         };
-        let served = serve(self.acceptor, routes, layers, shutdown).await;
+        let served = serve(self.listener, routes, layers, shutdown).await;
         pruning.abort();
         reloading.abort();
         served
@@ -206,10 +204,11 @@ pub fn jwks_settings(settings: &Settings, jwks_url: String) -> JwksSettings {
 
 /// The customer service, bound and ready to run.
 pub struct CustomersApp {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     state: Arc<CustomersState>,
     max_body_bytes: usize,
+    connections: ConnectionLimits,
     cors: Vec<String>,
 }
 
@@ -218,13 +217,13 @@ impl CustomersApp {
         let db = db::connect(&settings.customers_database_url).await?;
         db::migrate_customers(&db).await?;
         let verifier = Arc::new(JwksVerifier::new(jwks)?);
-        let (acceptor, addr) = bind(settings.customers_listen).await?;
+        let (listener, addr) = bind(settings.customers_listen).await?;
         let public_url = settings
             .customers_public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             state: Arc::new(CustomersState {
                 db,
@@ -232,6 +231,7 @@ impl CustomersApp {
                 public_url,
             }),
             max_body_bytes: settings.max_body_bytes,
+            connections: settings.connections,
             cors: settings.cors_allowed_origins.clone(),
         })
     }
@@ -276,26 +276,24 @@ impl CustomersApp {
         tracing::info!(address = %self.addr, "customer service listening");
         let layers = Layers {
             max_body_bytes: self.max_body_bytes,
+            connections: self.connections,
             metrics,
             cors: self.cors,
         };
-        let served = serve(self.acceptor, routes, layers, shutdown).await;
+        let served = serve(self.listener, routes, layers, shutdown).await;
         warm_up.abort();
         served
     }
 }
 
-async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
-    let acceptor = TcpListener::bind(address)
-        .into_acceptor()
+async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
+    let listener = TcpListener::bind(address)
         .await
         .with_context(|| format!("cannot listen on {address}"))?;
-    let bound = acceptor
+    let bound = listener
         .local_addr()
-        .first()
-        .and_then(|addr| addr.as_socket_addr().copied())
         .context("the listener has no TCP address")?;
-    Ok((acceptor, bound))
+    Ok((listener, bound))
 }
 
 /// Metrics labelled by the document's path templates, plus the routes outside it.
@@ -323,6 +321,7 @@ fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route 
 /// What both services wrap their routes in.
 struct Layers {
     max_body_bytes: usize,
+    connections: ConnectionLimits,
     metrics: Arc<Metrics>,
     cors: Vec<String>,
 }
@@ -350,14 +349,17 @@ fn cors(origins: &[String]) -> Cors {
 
 /// Both services' outer layers: body limit, trailing slashes, CORS, JSON errors, request logs.
 async fn serve(
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     routes: impl Endpoint + 'static,
     layers: Layers,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = layers.connections;
     let app = routes
         .with(BodyLimit {
             max_bytes: layers.max_body_bytes,
+            read_timeout: limits.body_read_timeout,
+            budget: Arc::new(Semaphore::new(limits.max_buffered_body_bytes)),
         })
         .with(TrailingSlash)
         .with_if(!layers.cors.is_empty(), cors(&layers.cors))
@@ -365,9 +367,7 @@ async fn serve(
         .with(RequestLog {
             metrics: layers.metrics,
         });
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(app, shutdown, Some(DRAIN_DEADLINE))
-        .await
+    crate::http::serve(listener, app, limits, shutdown, DRAIN_DEADLINE).await
 }
 
 async fn reload_keys(state: Arc<AuthState>, every: Duration) {

@@ -2,8 +2,15 @@ use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{Uri, header},
 };
-use tokio::io::AsyncReadExt;
+use std::{sync::Arc, time::Duration};
 
+use futures_util::StreamExt;
+use tokio::{
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::Instant,
+};
+
+use super::server::FREE_BODY_BYTES;
 use crate::error::ApiError;
 
 /// Every path works with and without its trailing slash (Django clients always send one):
@@ -41,9 +48,13 @@ impl<E: Endpoint> Endpoint for TrailingSlashEndpoint<E> {
 }
 
 /// Refuses bodies over `max_bytes` with 413, whether or not they declare a Content-Length
-/// (a chunked upload is counted as it arrives and never buffered past the limit).
+/// (a chunked upload is counted as it arrives and never buffered past the limit); 408 for a
+/// body that takes longer than `read_timeout`; 503 when the bytes buffered across all requests
+/// would pass the shared `budget` (each request has [`FREE_BODY_BYTES`] of its own).
 pub struct BodyLimit {
     pub max_bytes: usize,
+    pub read_timeout: Duration,
+    pub budget: Arc<Semaphore>,
 }
 
 impl<E: Endpoint> Middleware<E> for BodyLimit {
@@ -53,6 +64,8 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
         BodyLimitEndpoint {
             inner: ep,
             max_bytes: self.max_bytes,
+            read_timeout: self.read_timeout,
+            budget: self.budget.clone(),
         }
     }
 }
@@ -60,6 +73,8 @@ impl<E: Endpoint> Middleware<E> for BodyLimit {
 pub struct BodyLimitEndpoint<E> {
     inner: E,
     max_bytes: usize,
+    read_timeout: Duration,
+    budget: Arc<Semaphore>,
 }
 
 impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
@@ -74,21 +89,56 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         if declared.is_some_and(|length| length > self.max_bytes as u64) {
             return Err(ApiError::PayloadTooLarge.into());
         }
+        // Held until the answer is made: the handler works on the buffered body.
+        let mut drawn: Option<OwnedSemaphorePermit> = None;
         if declared != Some(0) {
+            let mut chunks = req.take_body().into_bytes_stream();
             let mut buffered = Vec::new();
-            req.take_body()
-                .into_async_read()
-                .take(self.max_bytes as u64 + 1)
-                .read_to_end(&mut buffered)
+            let deadline = Instant::now() + self.read_timeout;
+            while let Some(chunk) = tokio::time::timeout_at(deadline, chunks.next())
                 .await
-                .map_err(|err| {
+                .map_err(|_| ApiError::BodyTimeout)?
+            {
+                let chunk = chunk.map_err(|err| {
                     ApiError::Malformed(format!("could not read the request body: {err}"))
                 })?;
-            if buffered.len() > self.max_bytes {
-                return Err(ApiError::PayloadTooLarge.into());
+                let needed = buffered.len() + chunk.len();
+                if needed > self.max_bytes {
+                    return Err(ApiError::PayloadTooLarge.into());
+                }
+                if needed > buffered.capacity() {
+                    let capacity = needed.max(buffered.capacity() * 2).min(self.max_bytes);
+                    self.draw(&mut drawn, capacity)?;
+                    buffered.reserve_exact(capacity - buffered.len());
+                }
+                buffered.extend_from_slice(&chunk);
             }
             req.set_body(buffered);
         }
-        self.inner.call(req).await.map(IntoResponse::into_response)
+        let response = self.inner.call(req).await.map(IntoResponse::into_response);
+        drop(drawn);
+        response
+    }
+}
+
+impl<E> BodyLimitEndpoint<E> {
+    /// Makes what `drawn` holds from the budget cover a buffer of `capacity` bytes.
+    fn draw(&self, drawn: &mut Option<OwnedSemaphorePermit>, capacity: usize) -> Result<()> {
+        let held = drawn.as_ref().map_or(0, |permit| permit.num_permits());
+        let wanted = capacity.saturating_sub(FREE_BODY_BYTES);
+        if wanted <= held {
+            return Ok(());
+        }
+        let more = u32::try_from(wanted - held).map_err(|_| ApiError::PayloadTooLarge)?;
+        let permit = self
+            .budget
+            .clone()
+            .try_acquire_many_owned(more)
+            .map_err(|_| ApiError::Busy)?;
+        match drawn {
+            Some(held) => held.merge(permit),
+            None => *drawn = Some(permit),
+        }
+        Ok(())
     }
 }

@@ -1,5 +1,5 @@
-//! HTTP plumbing shared by both services: request bodies, trailing slashes, body limits,
-//! health probes.
+//! HTTP plumbing shared by both services: the accept loop and its limits, request bodies,
+//! trailing slashes, body limits, health probes.
 
 mod body;
 mod health;
@@ -8,6 +8,7 @@ mod outbound;
 mod pagination;
 mod rate_limit;
 mod request_log;
+mod server;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
@@ -16,3 +17,4 @@ pub use outbound::read_json_capped;
 pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, client_ip};
 pub use request_log::RequestLog;
+pub use server::{ConnectionLimits, FREE_BODY_BYTES, fit_connections_to_open_file_limit, serve};
