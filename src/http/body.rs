@@ -1,19 +1,123 @@
+use std::{
+    any::TypeId,
+    collections::HashMap,
+    sync::{Arc, LazyLock, RwLock},
+};
+
 use poem::{Request, RequestBody, web::Multipart};
 use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
     error::ContentTypeError,
-    registry::{MetaMediaType, MetaRequest, Registry},
+    registry::{MetaMediaType, MetaRequest, MetaSchemaRef, Registry},
     types::Type,
 };
 use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::{Map, Value};
 
-use crate::error::ApiError;
+use crate::{
+    domain::{FieldError, FieldErrors},
+    error::ApiError,
+};
 
 /// A request input that is parsed leniently (every field optional, so that a missing field is a
 /// field error and not a parse failure) but documented by a strict schema for client generators.
-pub trait DocumentedInput: DeserializeOwned + Send {
+/// The schema's field types are checked first, each bad field named in one 400.
+pub trait DocumentedInput: DeserializeOwned + Send + 'static {
     type Schema: Type;
+}
+
+/// What a body field must hold, read from the input's documented schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FieldKind {
+    Text,
+    Boolean,
+    Integer,
+}
+
+type FieldKinds = Arc<[(&'static str, FieldKind)]>;
+
+/// The field kinds of `T`'s schema, worked out once per input type.
+fn field_kinds<T: DocumentedInput>() -> FieldKinds {
+    static KINDS: LazyLock<RwLock<HashMap<TypeId, FieldKinds>>> = LazyLock::new(Default::default);
+    let id = TypeId::of::<T>();
+    if let Some(kinds) = KINDS.read().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        return kinds.clone();
+    }
+    let mut registry = Registry::new();
+    T::Schema::register(&mut registry);
+    let schema = match T::Schema::schema_ref() {
+        MetaSchemaRef::Reference(name) => registry.schemas.get(&name).cloned(),
+        MetaSchemaRef::Inline(schema) => Some(*schema),
+    };
+    let kinds: FieldKinds = schema
+        .map(|schema| {
+            schema
+                .properties
+                .iter()
+                .filter_map(|(name, property)| {
+                    let MetaSchemaRef::Inline(property) = property else {
+                        return None;
+                    };
+                    let kind = match property.ty {
+                        "string" => FieldKind::Text,
+                        "boolean" => FieldKind::Boolean,
+                        "integer" => FieldKind::Integer,
+                        _ => return None,
+                    };
+                    Some((*name, kind))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    KINDS
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(id, kinds.clone());
+    kinds
+}
+
+/// DRF's field checks on a decoded body: a text field takes text or a number (kept as its
+/// text), never a list, an object or a boolean, and never a NUL character (Django's
+/// `ProhibitNullCharactersValidator`: PostgreSQL cannot store one); a boolean takes what
+/// [`lenient_bool`] reads; an integer takes a whole number or text. Every bad field is named.
+fn check_field_kinds(
+    fields: &mut Map<String, Value>,
+    kinds: &[(&'static str, FieldKind)],
+) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::default();
+    for (name, kind) in kinds {
+        let Some(value) = fields.get_mut(*name) else {
+            continue;
+        };
+        let problem = match (kind, &*value) {
+            (_, Value::Null) => None,
+            (FieldKind::Text, Value::String(text)) if text.contains('\0') => {
+                Some("Null characters are not allowed.")
+            }
+            (FieldKind::Text, Value::String(_)) => None,
+            (FieldKind::Text, Value::Number(number)) => {
+                *value = Value::String(number.to_string());
+                None
+            }
+            (FieldKind::Text, _) => Some("Not a valid string."),
+            (FieldKind::Boolean, value) if parse_bool(value).is_some() => None,
+            (FieldKind::Boolean, _) => Some("Must be a valid boolean."),
+            (FieldKind::Integer, Value::String(text)) if text.contains('\0') => {
+                Some("Null characters are not allowed.")
+            }
+            (FieldKind::Integer, Value::String(_)) => None,
+            (FieldKind::Integer, Value::Number(number)) if number.is_i64() => None,
+            (FieldKind::Integer, _) => Some("A valid integer is required."),
+        };
+        if let Some(message) = problem {
+            errors.push(FieldError::new(name, message));
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 /// A POST body accepted as JSON, `application/x-www-form-urlencoded` or `multipart/form-data`:
@@ -92,10 +196,11 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
                 .into());
             }
         };
-        if !fields.is_object() {
+        let Value::Object(mut fields) = fields else {
             return Err(ApiError::Malformed("The request body must be an object.".into()).into());
-        }
-        serde_json::from_value(fields)
+        };
+        check_field_kinds(&mut fields, &field_kinds::<T>()).map_err(ApiError::Invalid)?;
+        serde_json::from_value(Value::Object(fields))
             .map(AnyBody)
             .map_err(|err| ApiError::Malformed(format!("invalid body: {err}")).into())
     }
@@ -111,8 +216,9 @@ fn text_fields(pairs: Vec<(String, String)>) -> Value {
     )
 }
 
-/// DRF's `CharField`: text, or a number or boolean taken as its text (`"gst_no": 12345`).
-/// The error never quotes the value, which may be a password.
+/// DRF's `CharField`: text, or a number taken as its text (`"gst_no": 12345`). The body
+/// decoder has already refused other kinds field by field; this is the last line. The error
+/// never quotes the value, which may be a password.
 pub fn lenient_string<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<String>, D::Error> {
@@ -120,32 +226,35 @@ pub fn lenient_string<'de, D: Deserializer<'de>>(
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
         Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(Value::Bool(b)) => Ok(Some(if b { "True" } else { "False" }.to_owned())),
         Some(_) => Err(serde::de::Error::custom(
-            "a text field was given a list or an object",
+            "a text field was given another kind",
         )),
     }
 }
 
 /// DRF's `BooleanField`: `true`/`false`, and from forms `1`/`0`, `yes`/`no`, `on`/`off`.
 pub fn lenient_bool<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
-    let value = Option::<Value>::deserialize(deserializer)?;
-    let parsed = match &value {
-        None | Some(Value::Null) => return Ok(None),
-        Some(Value::Bool(b)) => Some(*b),
-        Some(Value::Number(n)) => match n.as_i64() {
+    match Option::<Value>::deserialize(deserializer)? {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => parse_bool(&value)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom("must be a valid boolean")),
+    }
+}
+
+fn parse_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_i64() {
             Some(1) => Some(true),
             Some(0) => Some(false),
             _ => None,
         },
-        Some(Value::String(s)) => match s.to_ascii_lowercase().as_str() {
+        Value::String(s) => match s.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "y" | "on" | "t" => Some(true),
             "false" | "0" | "no" | "n" | "off" | "f" | "" => Some(false),
             _ => None,
         },
         _ => None,
-    };
-    parsed
-        .map(Some)
-        .ok_or_else(|| serde::de::Error::custom("must be a valid boolean"))
+    }
 }

@@ -6,6 +6,7 @@ mod accounts;
 mod captcha;
 mod customers;
 mod django_import;
+mod field_errors;
 mod forgery;
 mod forward_auth;
 mod http_edges;
