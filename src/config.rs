@@ -577,7 +577,7 @@ impl Settings {
                 Some("json") => LogFormat::Json,
                 Some(other) => bail!("log_format: {other:?} is neither text nor json"),
             },
-            log: args.log.or(file.log).unwrap_or_else(|| "info".into()),
+            log: log_filter(args.log.or(file.log))?,
         })
     }
 
@@ -680,6 +680,15 @@ fn lifetime_or_zero(
         Some("0") | Some("0s") => Ok(Duration::ZERO),
         _ => lifetime(name, raw, default),
     }
+}
+
+/// A `tracing` filter such as `info` or `warn,tessera=debug`; a bad one stops start-up rather
+/// than silently logging at another level.
+fn log_filter(raw: Option<String>) -> anyhow::Result<String> {
+    let filter = raw.unwrap_or_else(|| "info".into());
+    tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|err| anyhow::anyhow!("log: {filter:?} is not a log filter: {err}"))?;
+    Ok(filter)
 }
 
 fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Result<Duration> {

@@ -2,13 +2,92 @@
 
 use std::time::Duration;
 
+use std::sync::Mutex;
+
 use migrations::{CustomersMigrator, Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait, sqlx,
 };
 
+use crate::telemetry::OutageLog;
+
+/// Where this process's databases are (host:port, or a SQLite path), never with credentials:
+/// what an outage is logged with.
+static ENDPOINTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static OUTAGE: OutageLog = OutageLog::new();
+
+/// Whether `err` means the database could not be reached or is refusing work for now (refused,
+/// reset, pool timeout, shutting down, too many connections, locked), so that the answer is
+/// 503 and a retry may succeed, rather than a bug in Tessera.
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::ConnectionAcquire(_) => true,
+        DbErr::Conn(RuntimeErr::SqlxError(err))
+        | DbErr::Exec(RuntimeErr::SqlxError(err))
+        | DbErr::Query(RuntimeErr::SqlxError(err)) => sqlx_unavailable(err),
+        _ => false,
+    }
+}
+
+fn sqlx_unavailable(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // PostgreSQL: class 08 connection exceptions, 57P01-03 shutting down or starting,
+            // 53300 too many connections. SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED (past the busy
+            // timeout).
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+        }),
+        _ => false,
+    }
+}
+
+/// Logs that the database is unavailable, once per outage (see [`OutageLog`]).
+pub fn report_unavailable(cause: &anyhow::Error) {
+    if OUTAGE.should_log() {
+        let endpoints = ENDPOINTS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .join(", ");
+        tracing::error!(database = %endpoints, error = format!("{cause:#}"), "database unavailable: answering 503 until it is back");
+    }
+}
+
+/// The database answered: the next failure starts a new outage.
+pub fn report_available() {
+    OUTAGE.recovered();
+}
+
+/// `host:port` of a server URL, or the path of a SQLite file: never the user or password.
+fn endpoint(url: &str) -> String {
+    if let Some(path) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        return path.split('?').next().unwrap_or_default().to_owned();
+    }
+    let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    {
+        let mut endpoints = ENDPOINTS.lock().unwrap_or_else(|p| p.into_inner());
+        let endpoint = endpoint(url);
+        if !endpoints.contains(&endpoint) {
+            endpoints.push(endpoint);
+        }
+    }
     if let Some(dir) = sqlite_directory(url) {
         std::fs::create_dir_all(&dir).map_err(|err| {
             anyhow::anyhow!(
@@ -103,5 +182,18 @@ mod tests {
         assert_eq!(sqlite_directory("sqlite://x.db"), None);
         assert_eq!(sqlite_directory("sqlite::memory:"), None);
         assert_eq!(sqlite_directory("postgres://u@h/db"), None);
+    }
+
+    #[test]
+    fn endpoints_never_carry_credentials() {
+        assert_eq!(
+            endpoint("postgres://user:secret@db.internal:5432/tessera?sslmode=require"),
+            "db.internal:5432"
+        );
+        assert_eq!(endpoint("postgres://db:5432/x"), "db:5432");
+        assert_eq!(
+            endpoint("sqlite://data/tessera.db?mode=rwc"),
+            "data/tessera.db"
+        );
     }
 }

@@ -47,7 +47,7 @@ pub enum ApiError {
     #[error("The server is busy; try again shortly.")]
     Busy,
     #[error("A server error occurred.")]
-    Unexpected(#[from] anyhow::Error),
+    Unexpected(anyhow::Error),
 }
 
 /// What a 503 tells clients to wait: stores come back (or fail over) in seconds.
@@ -176,6 +176,23 @@ impl ResponseError for ApiError {
     }
 }
 
+/// A failure from deeper down: 503 when it is the database being unreachable (it will be
+/// back; the client may retry), 500 otherwise (a bug in Tessera).
+impl From<anyhow::Error> for ApiError {
+    fn from(cause: anyhow::Error) -> Self {
+        let unavailable = cause
+            .chain()
+            .filter_map(|err| err.downcast_ref::<sea_orm::DbErr>())
+            .any(crate::db::is_unavailable);
+        if unavailable {
+            crate::db::report_unavailable(&cause);
+            ApiError::Unavailable("The database is unavailable; try again shortly.")
+        } else {
+            ApiError::Unexpected(cause)
+        }
+    }
+}
+
 impl From<FieldErrors> for ApiError {
     fn from(errors: FieldErrors) -> Self {
         ApiError::Invalid(errors)
@@ -234,7 +251,10 @@ impl From<crate::refresh::StoreUnavailable> for ApiError {
     /// Fail closed: no refresh, logout or new session is ever answered as a success
     /// that the store did not record.
     fn from(error: crate::refresh::StoreUnavailable) -> Self {
-        tracing::warn!(error = %error, "refresh store unavailable");
+        static OUTAGE: crate::telemetry::OutageLog = crate::telemetry::OutageLog::new();
+        if OUTAGE.should_log() {
+            tracing::warn!(error = %error, "refresh store unavailable: answering 503 until it is back");
+        }
         ApiError::Unavailable("The session store is unavailable; try again shortly.")
     }
 }
@@ -244,7 +264,7 @@ impl From<crate::auth::HashError> for ApiError {
         match error {
             // Every hashing slot stayed busy: a login flood. Come back shortly.
             crate::auth::HashError::Busy => ApiError::RateLimited { retry_after_s: 1 },
-            crate::auth::HashError::Failed(cause) => ApiError::Unexpected(cause),
+            crate::auth::HashError::Failed(cause) => ApiError::from(cause),
         }
     }
 }
@@ -253,7 +273,7 @@ impl From<crate::users::CreateUserError> for ApiError {
     fn from(error: crate::users::CreateUserError) -> Self {
         match error {
             crate::users::CreateUserError::Taken(fields) => ApiError::Invalid(fields),
-            crate::users::CreateUserError::Unexpected(cause) => ApiError::Unexpected(cause),
+            crate::users::CreateUserError::Unexpected(cause) => ApiError::from(cause),
         }
     }
 }

@@ -31,3 +31,40 @@ where
             .try_init(),
     };
 }
+
+/// Logs a dependency's outage once, not once per request that meets it: the first failure,
+/// then at most one reminder a minute while it lasts.
+pub struct OutageLog {
+    last: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+impl OutageLog {
+    const REMINDER: std::time::Duration = std::time::Duration::from_secs(60);
+
+    pub const fn new() -> Self {
+        Self {
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether this failure should be logged.
+    pub fn should_log(&self) -> bool {
+        let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+        let due = last.is_none_or(|at| at.elapsed() >= Self::REMINDER);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
+    }
+
+    /// The dependency answered again: its next failure is news.
+    pub fn recovered(&self) {
+        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+}
+
+impl Default for OutageLog {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -2,7 +2,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
 use sea_orm::DatabaseConnection;
 
-use crate::{jwks::JwksVerifier, refresh::RefreshStore};
+use crate::{jwks::JwksVerifier, refresh::RefreshStore, telemetry::OutageLog};
 
 /// Liveness and readiness, for load balancers and orchestrators.
 pub struct HealthApi;
@@ -17,13 +17,30 @@ pub struct Readiness {
 }
 
 impl Readiness {
+    /// Whether every part answers; what does not is logged once per outage.
     pub async fn check(&self) -> bool {
-        let store_ok = match &self.refresh_store {
-            Some(store) => store.ping().await.is_ok(),
-            None => true,
-        };
-        let keys_ok = self.jwks.as_ref().is_none_or(|jwks| jwks.has_keys());
-        store_ok && keys_ok && self.db.ping().await.is_ok()
+        static NOT_READY: OutageLog = OutageLog::new();
+        let mut failures = Vec::new();
+        if let Some(store) = &self.refresh_store
+            && let Err(err) = store.ping().await
+        {
+            failures.push(format!("refresh store: {err}"));
+        }
+        if self.jwks.as_ref().is_some_and(|jwks| !jwks.has_keys()) {
+            failures.push("no keys from the issuer's JWKS yet".to_owned());
+        }
+        match self.db.ping().await {
+            Ok(()) => crate::db::report_available(),
+            Err(err) => failures.push(format!("database: {err}")),
+        }
+        if failures.is_empty() {
+            NOT_READY.recovered();
+            return true;
+        }
+        if NOT_READY.should_log() {
+            tracing::warn!(reasons = failures.join("; "), "not ready");
+        }
+        false
     }
 }
 

@@ -5,6 +5,7 @@ mod helpers;
 mod accounts;
 mod captcha;
 mod customers;
+mod database_outage;
 mod django_import;
 mod field_errors;
 mod forgery;
