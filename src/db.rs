@@ -88,13 +88,8 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             endpoints.push(endpoint);
         }
     }
-    if let Some(dir) = sqlite_directory(url) {
-        std::fs::create_dir_all(&dir).map_err(|err| {
-            anyhow::anyhow!(
-                "cannot create the database directory {}: {err}",
-                dir.display()
-            )
-        })?;
+    if let Some(file) = sqlite_file(url) {
+        create_private_file(&file)?;
     }
     let mut options = ConnectOptions::new(url.to_owned());
     options
@@ -150,8 +145,8 @@ async fn migrate_with<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resu
 /// Any constant unique to Tessera among the advisory locks on one PostgreSQL server.
 const MIGRATION_LOCK_ID: i64 = 0x7e55_e7a0;
 
-/// The directory a SQLite URL's file lives in, which SQLite will not create itself.
-fn sqlite_directory(url: &str) -> Option<std::path::PathBuf> {
+/// The file a SQLite URL names, if it is one on disk.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
@@ -159,10 +154,33 @@ fn sqlite_directory(url: &str) -> Option<std::path::PathBuf> {
     if path.is_empty() || path.starts_with(":memory:") {
         return None;
     }
-    std::path::Path::new(path)
-        .parent()
-        .filter(|dir| !dir.as_os_str().is_empty())
-        .map(std::path::Path::to_path_buf)
+    Some(path.into())
+}
+
+/// Creates a SQLite file (and its directory) readable by this user alone before SQLite opens
+/// it: it holds password hashes, and SQLite gives its `-wal` and `-shm` files the same mode.
+/// An existing file or directory keeps the mode it has.
+fn create_private_file(file: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "cannot create the database directory {}: {err}",
+                    dir.display()
+                )
+            })?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(file)
+        .map_err(|err| anyhow::anyhow!("cannot create the database {}: {err}", file.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -170,18 +188,30 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sqlite_urls_name_their_directory() {
+    fn sqlite_urls_name_their_file() {
         assert_eq!(
-            sqlite_directory("sqlite://data/tessera.db?mode=rwc"),
-            Some("data".into())
+            sqlite_file("sqlite://data/tessera.db?mode=rwc"),
+            Some("data/tessera.db".into())
         );
         assert_eq!(
-            sqlite_directory("sqlite:/var/lib/t/x.db"),
-            Some("/var/lib/t".into())
+            sqlite_file("sqlite:/var/lib/t/x.db"),
+            Some("/var/lib/t/x.db".into())
         );
-        assert_eq!(sqlite_directory("sqlite://x.db"), None);
-        assert_eq!(sqlite_directory("sqlite::memory:"), None);
-        assert_eq!(sqlite_directory("postgres://u@h/db"), None);
+        assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("postgres://u@h/db"), None);
+    }
+
+    #[test]
+    fn a_new_database_and_its_directory_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let file = root.path().join("data/nested/tessera.db");
+        create_private_file(&file).unwrap();
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(file.parent().unwrap()), 0o700);
+        assert_eq!(mode(&root.path().join("data")), 0o700);
     }
 
     #[test]

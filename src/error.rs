@@ -151,7 +151,14 @@ impl ResponseError for ApiError {
             .into_response();
         let headers = response.headers_mut();
         match self {
-            ApiError::NotAuthenticated | ApiError::TokenNotValid | ApiError::NoActiveAccount => {
+            // RFC 6750 §3.1: a request that sent no credentials gets no error code.
+            ApiError::NotAuthenticated => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"Bearer realm="api""#),
+                );
+            }
+            ApiError::TokenNotValid | ApiError::NoActiveAccount => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="api", error="invalid_token""#),

@@ -17,7 +17,10 @@ use crate::{
     customers::{CustomersApi, CustomersState},
     db,
     error::ApiError,
-    http::{BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, TrailingSlash},
+    http::{
+        BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, SingleAuthorization,
+        TrailingSlash,
+    },
     jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
     metrics::Metrics,
@@ -362,6 +365,7 @@ async fn serve(
             budget: Arc::new(Semaphore::new(limits.max_buffered_body_bytes)),
         })
         .with(TrailingSlash)
+        .with(SingleAuthorization)
         .with_if(!layers.cors.is_empty(), cors(&layers.cors))
         .catch_all_error(ApiError::from_poem)
         .with(RequestLog {

@@ -47,6 +47,39 @@ impl<E: Endpoint> Endpoint for TrailingSlashEndpoint<E> {
     }
 }
 
+/// Refuses a request with more than one `Authorization` header (400): which one a gateway,
+/// a verifier and Tessera would each read is anyone's guess.
+pub struct SingleAuthorization;
+
+impl<E: Endpoint> Middleware<E> for SingleAuthorization {
+    type Output = SingleAuthorizationEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        SingleAuthorizationEndpoint(ep)
+    }
+}
+
+pub struct SingleAuthorizationEndpoint<E>(E);
+
+impl<E: Endpoint> Endpoint for SingleAuthorizationEndpoint<E> {
+    type Output = E::Output;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        if req
+            .headers()
+            .get_all(header::AUTHORIZATION)
+            .iter()
+            .nth(1)
+            .is_some()
+        {
+            return Err(
+                ApiError::Malformed("Send at most one Authorization header.".into()).into(),
+            );
+        }
+        self.0.call(req).await
+    }
+}
+
 /// Refuses bodies over `max_bytes` with 413, whether or not they declare a Content-Length
 /// (a chunked upload is counted as it arrives and never buffered past the limit); 408 for a
 /// body that takes longer than `read_timeout`; 503 when the bytes buffered across all requests
@@ -104,6 +137,8 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                 })?;
                 let needed = buffered.len() + chunk.len();
                 if needed > self.max_bytes {
+                    drop(buffered);
+                    discard_rest(chunks, deadline, DISCARD_AFTER_LIMIT).await;
                     return Err(ApiError::PayloadTooLarge.into());
                 }
                 if needed > buffered.capacity() {
@@ -118,6 +153,23 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         let response = self.inner.call(req).await.map(IntoResponse::into_response);
         drop(drawn);
         response
+    }
+}
+
+/// How much of an over-long body is read and thrown away after the limit, so that a client
+/// still sending it reads the 413 instead of a reset connection (nginx's lingering close).
+const DISCARD_AFTER_LIMIT: usize = 4 * 1024 * 1024;
+
+async fn discard_rest<Chunk: AsRef<[u8]>>(
+    mut chunks: impl futures_util::Stream<Item = std::io::Result<Chunk>> + Unpin,
+    deadline: Instant,
+    mut allowance: usize,
+) {
+    while let Ok(Some(Ok(chunk))) = tokio::time::timeout_at(deadline, chunks.next()).await {
+        match allowance.checked_sub(chunk.as_ref().len()) {
+            Some(left) => allowance = left,
+            None => return,
+        }
     }
 }
 

@@ -12,7 +12,7 @@ mod server;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, Readiness};
-pub use middleware::{BodyLimit, TrailingSlash};
+pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};
 pub use outbound::read_json_capped;
 pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, client_ip};

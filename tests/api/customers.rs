@@ -367,7 +367,7 @@ async fn missing_malformed_expired_forged_and_misdirected_tokens_get_401(backend
     assert_eq!(missing.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         missing.headers()["www-authenticate"],
-        r#"Bearer realm="api", error="invalid_token""#
+        r#"Bearer realm="api""#
     );
     assert_eq!(
         customers.get(&user.access, "/customers/").await.status(),

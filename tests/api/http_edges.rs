@@ -123,7 +123,7 @@ async fn unsupported_malformed_and_misrouted_requests_get_json_errors() {
                 .post(app.url("/auth/token/"))
                 .json(&json!({"username": {"nested": 5}, "password": "x"})),
             StatusCode::BAD_REQUEST,
-            "parse_error",
+            "invalid",
         ),
         (
             app.client.get(app.url("/no/such/route/")),

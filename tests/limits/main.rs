@@ -54,7 +54,7 @@ impl Server {
             command.env_remove(name);
         }
         command
-            .env("TESSERA_DATA_DIR", data.path())
+            .env("TESSERA_DATA_DIR", data.path().join("data"))
             .env("TESSERA_AUTH_LISTEN", "127.0.0.1:0")
             .env("TESSERA_KEY_SECRET", "limits-test-secret-of-32-characters!")
             .env("TESSERA_LOG", "warn,tessera::startup=info")
@@ -140,6 +140,31 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
             Ok(Ok(0)) | Ok(Err(_)) => return Some(received),
             Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
         }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start(&[]);
+    // A write, so that SQLite has made its -wal and -shm files.
+    let client = reqwest::Client::new();
+    client
+        .post(server.url("/auth/token/anonymous/"))
+        .send()
+        .await
+        .unwrap();
+    let data = server._data.path().join("data");
+    let mode = |name: &str| {
+        std::fs::metadata(data.join(name))
+            .unwrap_or_else(|err| panic!("{name}: {err}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(""), 0o700, "the data directory");
+    for file in ["tessera.db", "tessera.db-wal", "tessera.db-shm"] {
+        assert_eq!(mode(file), 0o600, "{file}");
     }
 }
 
