@@ -19,8 +19,8 @@ use tokio::{
 
 use crate::helpers::{Backend, TestApp, TestDatabase, test_settings};
 
-/// Forwards connections to PostgreSQL until cut: then it resets every open connection and
-/// closes new ones at once, as a failed database host or a partitioned network would.
+/// Forwards connections to PostgreSQL until cut: then it closes every open connection and
+/// new ones at once, as a failed database host or a partitioned network would.
 struct CuttableProxy {
     port: u16,
     cut: Arc<AtomicBool>,
@@ -37,7 +37,7 @@ impl CuttableProxy {
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 if is_cut.load(Ordering::SeqCst) {
-                    let _ = client.set_linger(Some(Duration::ZERO));
+                    drop(client);
                     continue;
                 }
                 let upstream = upstream.clone();
@@ -48,9 +48,7 @@ impl CuttableProxy {
                     };
                     tokio::select! {
                         _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
-                        _ = cut_now.changed() => {
-                            let _ = client.set_linger(Some(Duration::ZERO));
-                        }
+                        _ = cut_now.changed() => {}
                     }
                 });
             }
