@@ -85,6 +85,10 @@ pub struct SettingsArgs {
     /// Refresh returns a new refresh token and spends the old one [default: true]
     #[arg(long, env = "TESSERA_ROTATE_REFRESH_TOKENS", global = true, value_parser = BoolishValueParser::new())]
     pub rotate_refresh_tokens: Option<bool>,
+    /// Within this of a rotation, the token it spent gets the same successor again (a retry
+    /// whose answer was lost) instead of revoking the session; `0` is strict [default: 10s]
+    #[arg(long, env = "TESSERA_REFRESH_REUSE_GRACE", global = true)]
+    pub refresh_reuse_grace: Option<String>,
     /// Access token lifetime, e.g. 300s, 5m, 1h [default: 5m]
     #[arg(long, env = "TESSERA_ACCESS_TOKEN_LIFETIME", global = true)]
     pub access_token_lifetime: Option<String>,
@@ -187,6 +191,7 @@ struct FileSettings {
     redis_url: Option<String>,
     redis_prefix: Option<String>,
     rotate_refresh_tokens: Option<bool>,
+    refresh_reuse_grace: Option<String>,
     customers_listen: Option<String>,
     customers_database_url: Option<String>,
     customers_public_url: Option<String>,
@@ -251,6 +256,7 @@ pub struct Settings {
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub rotate_refresh_tokens: bool,
+    pub refresh_reuse_grace: Duration,
     pub customers_listen: SocketAddr,
     pub customers_database_url: String,
     pub customers_public_url: Option<String>,
@@ -425,6 +431,16 @@ impl Settings {
         if max_body_bytes < 1024 {
             bail!("max_body_bytes: must be at least 1024");
         }
+        let refresh_reuse_grace = lifetime_or_zero(
+            "refresh_reuse_grace",
+            args.refresh_reuse_grace.or(file.refresh_reuse_grace),
+            Duration::from_secs(10),
+        )?;
+        if refresh_reuse_grace > Duration::from_secs(60) {
+            bail!(
+                "refresh_reuse_grace: at most 60s (a longer grace is a longer window for a thief)"
+            );
+        }
         let default_limits = ConnectionLimits::default();
         let connections = ConnectionLimits {
             max_connections: args
@@ -476,6 +492,7 @@ impl Settings {
                 .redis_prefix
                 .or(file.redis_prefix)
                 .unwrap_or_else(|| "tessera:".into()),
+            refresh_reuse_grace,
             rotate_refresh_tokens: args
                 .rotate_refresh_tokens
                 .or(file.rotate_refresh_tokens)

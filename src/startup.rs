@@ -119,6 +119,7 @@ impl AuthApp {
             hasher,
             registration: settings.registration,
             rotate_refresh_tokens: settings.rotate_refresh_tokens,
+            refresh_reuse_grace_s: settings.refresh_reuse_grace.as_secs() as i64,
             limits: RateLimits::new(&settings.rate_limits),
             metrics: Arc::new(metrics_for(&auth_openapi().spec(), &[EXT_AUTHZ_ROUTE])),
             captcha,

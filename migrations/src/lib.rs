@@ -7,6 +7,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261123_000001_create_users;
 mod m20261123_000002_create_signing_keys;
 mod m20261123_000003_create_refresh_families;
+mod m20261203_000001_refresh_family_successor;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000001_create_users::Migration),
             Box::new(m20261123_000002_create_signing_keys::Migration),
             Box::new(m20261123_000003_create_refresh_families::Migration),
+            Box::new(m20261203_000001_refresh_family_successor::Migration),
         ]
     }
 }

@@ -53,6 +53,8 @@ pub struct AuthState {
     pub registration: RegistrationPolicy,
     /// simplejwt's `ROTATE_REFRESH_TOKENS`: refresh spends the presented token.
     pub rotate_refresh_tokens: bool,
+    /// Seconds after a rotation within which the spent token gets the same successor again.
+    pub refresh_reuse_grace_s: i64,
     pub captcha: Option<CaptchaVerifier>,
     /// What resource servers authenticate to introspection with; `None`: admin tokens only.
     pub introspection_secret: Option<IntrospectionSecret>,

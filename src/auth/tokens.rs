@@ -233,25 +233,33 @@ impl TokensApi {
             })));
         }
         let next = state.issuer.issue_pair_in_family(&subject, &claims.fam);
-        match state
+        let rotation = state
             .refresh_store
-            .rotate(&claims.jti, LiveToken::from(&next.refresh_claims), now)
-            .await?
-        {
-            Rotation::Rotated => {
-                bump(&state.metrics.tokens.refreshed);
-                Ok(RefreshResponse::Ok(Json(Refreshed {
-                    access: next.access,
-                    refresh: Some(next.refresh),
-                })))
+            .rotate(
+                &claims.jti,
+                LiveToken::from(&next.refresh_claims),
+                now,
+                state.refresh_reuse_grace_s,
+            )
+            .await?;
+        let next = match rotation {
+            Rotation::Rotated => next,
+            // The answer to an earlier presentation of this token was lost: the same successor.
+            Rotation::Retried(successor) => {
+                state.issuer.reissue_pair(&subject, &claims.fam, successor)
             }
             Rotation::Reused => {
                 bump(&state.metrics.tokens.reuse_detected);
                 tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
-                Err(ApiError::TokenNotValid)
+                return Err(ApiError::TokenNotValid);
             }
-            Rotation::Unknown => Err(ApiError::TokenNotValid),
-        }
+            Rotation::Unknown => return Err(ApiError::TokenNotValid),
+        };
+        bump(&state.metrics.tokens.refreshed);
+        Ok(RefreshResponse::Ok(Json(Refreshed {
+            access: next.access,
+            refresh: Some(next.refresh),
+        })))
     }
 
     /// Verify a token

@@ -7,6 +7,12 @@ pub struct Model {
     pub family_id: String,
     pub live_jti: String,
     pub expires_at: i64,
+    /// The member spent by the last rotation, and when (unix seconds).
+    pub previous_jti: Option<String>,
+    pub rotated_at: Option<i64>,
+    /// When the live member was issued: with `live_jti` and `expires_at`, all a retry needs
+    /// to be given the same token again.
+    pub live_issued_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -5,6 +5,11 @@
 //! family is deleted and every member, including the one just issued, stops working. A family
 //! lives until its live member expires, so a rotated token is recognised as reused for as long
 //! as it would have been valid, and nothing outlives that.
+//!
+//! One exception, within `refresh_reuse_grace` of a rotation: presenting the member it just
+//! spent is taken as a retry whose answer was lost (a timeout, a dropped connection, a store
+//! that stalled after doing the work), and is answered with the same successor, never a second
+//! live member.
 
 mod redis;
 mod sql;
@@ -12,10 +17,13 @@ mod sql;
 pub use self::{redis::RedisRefreshStore, sql::SqlRefreshStore};
 
 /// What a rotation attempt found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rotation {
     /// The presented token was live; the new one is live now.
     Rotated,
+    /// The presented token was spent by a rotation within the grace: this is its successor,
+    /// still the live member, to be issued again exactly as it was.
+    Retried(Successor),
     /// The presented token had been rotated already: the family is revoked.
     Reused,
     /// No such family: expired, revoked, or never issued here.
@@ -32,6 +40,8 @@ pub struct LiveToken<'a> {
     pub family: &'a str,
     pub jti: &'a str,
     /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds.
     pub expires_at: i64,
 }
 
@@ -40,9 +50,18 @@ impl<'a> From<&'a crate::token::RefreshClaims> for LiveToken<'a> {
         Self {
             family: &claims.fam,
             jti: &claims.jti,
+            issued_at: claims.iat,
             expires_at: claims.exp,
         }
     }
+}
+
+/// The live member a retry is given again: with the family, what its token was made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Successor {
+    pub jti: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
 }
 
 #[async_trait::async_trait]
@@ -51,11 +70,14 @@ pub trait RefreshStore: Send + Sync {
     async fn start(&self, first: LiveToken<'_>) -> Result<(), StoreUnavailable>;
 
     /// If `presented_jti` is the live member of `next.family`, makes `next` the live member.
+    /// If it is the member spent by a rotation less than `retry_grace_s` seconds ago, answers
+    /// that rotation's successor and changes nothing. Otherwise the family is revoked.
     async fn rotate(
         &self,
         presented_jti: &str,
         next: LiveToken<'_>,
         now: i64,
+        retry_grace_s: i64,
     ) -> Result<Rotation, StoreUnavailable>;
 
     /// Whether `jti` is the live member of an unrevoked, unexpired `family`.

@@ -2,10 +2,11 @@ use std::time::Duration;
 
 use redis::{AsyncCommands, Script, aio::ConnectionManager, aio::ConnectionManagerConfig};
 
-use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable};
+use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable, Successor};
 
-/// Families in Redis: one string key per family, `<prefix>{f:<family>}` -> live jti, expiring
-/// with the live member (`EXAT`), so nothing needs cleaning up. The braces are a hash tag: every
+/// Families in Redis: one string key per family, `<prefix>{f:<family>}` -> `<live jti> <iat>
+/// <exp> [<previous jti> <rotated at>]`, expiring with the live member (`EXAT`), so nothing
+/// needs cleaning up. The braces are a hash tag: every
 /// key one script touches hashes to one slot, and the script runs unchanged on Redis Cluster.
 pub struct RedisRefreshStore {
     connection: ConnectionManager,
@@ -47,7 +48,10 @@ impl RefreshStore for RedisRefreshStore {
         let mut connection = self.connection.clone();
         redis::cmd("SET")
             .arg(self.key(first.family))
-            .arg(first.jti)
+            .arg(format!(
+                "{} {} {}",
+                first.jti, first.issued_at, first.expires_at
+            ))
             .arg("EXAT")
             .arg(first.expires_at)
             .query_async::<()>(&mut connection)
@@ -59,32 +63,45 @@ impl RefreshStore for RedisRefreshStore {
         &self,
         presented_jti: &str,
         next: LiveToken<'_>,
-        _now: i64,
+        now: i64,
+        retry_grace_s: i64,
     ) -> Result<Rotation, StoreUnavailable> {
         let mut connection = self.connection.clone();
-        let outcome: i64 = self
+        let outcome: Vec<String> = self
             .rotate
             .key(self.key(next.family))
             .arg(presented_jti)
             .arg(next.jti)
+            .arg(next.issued_at)
             .arg(next.expires_at)
+            .arg(now)
+            .arg(retry_grace_s)
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        Ok(match outcome {
-            1 => Rotation::Rotated,
-            2 => Rotation::Reused,
+        let number = |index: usize| outcome.get(index).and_then(|n| n.parse::<i64>().ok());
+        Ok(match outcome.first().map(String::as_str) {
+            Some("1") => Rotation::Rotated,
+            Some("2") => Rotation::Reused,
+            Some("3") => match (outcome.get(1), number(2), number(3)) {
+                (Some(jti), Some(issued_at), Some(expires_at)) => Rotation::Retried(Successor {
+                    jti: jti.clone(),
+                    issued_at,
+                    expires_at,
+                }),
+                _ => Rotation::Unknown,
+            },
             _ => Rotation::Unknown,
         })
     }
 
     async fn is_live(&self, family: &str, jti: &str, _now: i64) -> Result<bool, StoreUnavailable> {
         let mut connection = self.connection.clone();
-        let live: Option<String> = connection
+        let value: Option<String> = connection
             .get(self.key(family))
             .await
             .map_err(unavailable)?;
-        Ok(live.as_deref() == Some(jti))
+        Ok(value.is_some_and(|value| value.split(' ').next() == Some(jti)))
     }
 
     async fn session_exists(&self, family: &str, _now: i64) -> Result<bool, StoreUnavailable> {

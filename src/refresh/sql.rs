@@ -4,7 +4,7 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable};
+use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable, Successor};
 use crate::entity::refresh_family::{self, Column};
 
 /// Families in the application database (SQLite or PostgreSQL), so the quick start keeps its
@@ -31,10 +31,19 @@ impl RefreshStore for SqlRefreshStore {
             family_id: Set(first.family.to_owned()),
             live_jti: Set(first.jti.to_owned()),
             expires_at: Set(first.expires_at),
+            previous_jti: Set(None),
+            rotated_at: Set(None),
+            live_issued_at: Set(Some(first.issued_at)),
         })
         .on_conflict(
             OnConflict::column(Column::FamilyId)
-                .update_columns([Column::LiveJti, Column::ExpiresAt])
+                .update_columns([
+                    Column::LiveJti,
+                    Column::ExpiresAt,
+                    Column::PreviousJti,
+                    Column::RotatedAt,
+                    Column::LiveIssuedAt,
+                ])
                 .to_owned(),
         )
         .exec_without_returning(&self.db)
@@ -48,10 +57,14 @@ impl RefreshStore for SqlRefreshStore {
         presented_jti: &str,
         next: LiveToken<'_>,
         now: i64,
+        retry_grace_s: i64,
     ) -> Result<Rotation, StoreUnavailable> {
         let rotated = refresh_family::Entity::update_many()
             .col_expr(Column::LiveJti, Expr::value(next.jti))
             .col_expr(Column::ExpiresAt, Expr::value(next.expires_at))
+            .col_expr(Column::PreviousJti, Expr::value(presented_jti))
+            .col_expr(Column::RotatedAt, Expr::value(now))
+            .col_expr(Column::LiveIssuedAt, Expr::value(next.issued_at))
             .filter(Column::FamilyId.eq(next.family))
             .filter(Column::LiveJti.eq(presented_jti))
             .filter(Column::ExpiresAt.gt(now))
@@ -60,6 +73,26 @@ impl RefreshStore for SqlRefreshStore {
             .map_err(unavailable)?;
         if rotated.rows_affected == 1 {
             return Ok(Rotation::Rotated);
+        }
+        // A losing concurrent UPDATE waited for the winner's row lock (PostgreSQL) or the write
+        // lock (SQLite), so the winner's rotation is visible here.
+        if retry_grace_s > 0 {
+            let retried = refresh_family::Entity::find_by_id(next.family.to_owned())
+                .filter(Column::PreviousJti.eq(presented_jti))
+                .filter(Column::RotatedAt.gt(now - retry_grace_s))
+                .filter(Column::ExpiresAt.gt(now))
+                .one(&self.db)
+                .await
+                .map_err(unavailable)?;
+            if let Some(row) = retried
+                && let Some(issued_at) = row.live_issued_at
+            {
+                return Ok(Rotation::Retried(Successor {
+                    jti: row.live_jti,
+                    issued_at,
+                    expires_at: row.expires_at,
+                }));
+            }
         }
         // Not the live member of a live family: reuse if the family is alive, else unknown.
         // Either way the family is done with.

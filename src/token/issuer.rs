@@ -4,7 +4,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Serialize;
 
 use super::{AccessClaims, RefreshClaims, Subject, TokenSettings, TokenType};
-use crate::{domain::Role, keys::SharedKeyRing};
+use crate::{domain::Role, keys::SharedKeyRing, refresh::Successor};
 
 /// How long tokens live, by kind of subject (simplejwt's defaults, shorter for anonymous).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,13 +69,39 @@ impl TokenIssuer {
     /// A pair whose refresh token joins `family` (a rotation) or starts it.
     pub fn issue_pair_in_family(&self, subject: &Subject, family: &str) -> IssuedPair {
         let now = chrono::Utc::now().timestamp();
+        let successor = Successor {
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            issued_at: now,
+            expires_at: now + self.lifetimes_for(subject.role).1,
+        };
+        self.pair_with_refresh(subject, family, successor, now)
+    }
+
+    /// A new access token beside the refresh token `successor` was issued as: the same claims,
+    /// and so (HS256 being deterministic) the same token while the signing key is the same.
+    pub fn reissue_pair(
+        &self,
+        subject: &Subject,
+        family: &str,
+        successor: Successor,
+    ) -> IssuedPair {
+        self.pair_with_refresh(subject, family, successor, chrono::Utc::now().timestamp())
+    }
+
+    fn pair_with_refresh(
+        &self,
+        subject: &Subject,
+        family: &str,
+        refresh: Successor,
+        now: i64,
+    ) -> IssuedPair {
         let access = self.access_claims(subject, family, now);
         let refresh_claims = RefreshClaims {
             iss: self.settings.issuer.clone(),
             sub: subject.sub.clone(),
-            exp: now + self.lifetimes_for(subject.role).1,
-            iat: now,
-            jti: uuid::Uuid::new_v4().simple().to_string(),
+            exp: refresh.expires_at,
+            iat: refresh.issued_at,
+            jti: refresh.jti,
             fam: family.to_owned(),
             token_type: TokenType::Refresh,
             user_id: subject.user_id,
@@ -95,7 +121,6 @@ impl TokenIssuer {
         }
     }
 
-    /// An access token alone, in `family`'s session (refresh with rotation off).
     pub fn issue_access(&self, subject: &Subject, family: &str) -> String {
         let ring = self.keys.current();
         let key = ring.active();

@@ -239,6 +239,8 @@ pub fn test_settings(database: &TestDatabase) -> Settings {
     settings.auth_listen = "127.0.0.1:0".parse().unwrap();
     settings.key_secret = KeySecretSource::Given(KeySecret::generate());
     settings.hash_concurrency = 2;
+    // Strict reuse detection: tests/api/refresh.rs turns the retry grace on where it is tested.
+    settings.refresh_reuse_grace = std::time::Duration::ZERO;
     // Tests log in far faster than any person; tests/api/rate_limits.rs turns limits on.
     settings.rate_limits = tessera::config::RateLimitSettings::default();
     settings

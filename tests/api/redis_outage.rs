@@ -10,6 +10,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use futures_util::future::join_all;
 use reqwest::StatusCode;
 use serde_json::Value;
 use tessera::domain::Role;
@@ -199,4 +200,161 @@ async fn a_redis_restart_gives_503s_while_down_and_heals_without_a_restart() {
         .filter(|s| s.is_server_error() && **s != StatusCode::SERVICE_UNAVAILABLE)
         .collect();
     assert!(unexpected.is_empty(), "{unexpected:?}");
+}
+
+/// A Redis that stalls (`CLIENT PAUSE`) past the client's 2 s timeout runs the queued
+/// rotations when it wakes, after their requests were answered 503. Each session's client
+/// retries its refresh token as a client should after a 503: with the retry grace, the retry
+/// is given the successor, and no session is lost to the stall.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_stall_loses_no_session() {
+    let redis = ThrowawayRedis::start(free_port());
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = test_settings(&database);
+    settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
+    settings.refresh_reuse_grace = Duration::from_secs(30);
+    let app = Arc::new(TestApp::spawn_with(settings).await);
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let (_, pair) = status_and_json(app.post_anonymous().await).await;
+        // Refreshed once, so Redis has the rotation script: EVALSHA alone runs it.
+        let (_, refreshed) =
+            status_and_json(app.post_refresh(pair["refresh"].as_str().unwrap()).await).await;
+        sessions.push(refreshed["refresh"].as_str().unwrap().to_owned());
+    }
+
+    let pause = Command::new("redis-cli")
+        .args([
+            "-p",
+            &redis.port.to_string(),
+            "CLIENT",
+            "PAUSE",
+            "5000",
+            "ALL",
+        ])
+        .output()
+        .expect("redis-cli");
+    assert!(pause.status.success(), "{pause:?}");
+    let during = join_all(sessions.iter().map(|refresh| {
+        let (app, refresh) = (app.clone(), refresh.clone());
+        async move { app.post_refresh(&refresh).await.status() }
+    }))
+    .await;
+    assert!(
+        during
+            .iter()
+            .all(|status| *status == StatusCode::SERVICE_UNAVAILABLE),
+        "refreshes during the stall: {during:?}"
+    );
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for refresh in &sessions {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let next = loop {
+            let (status, body) = status_and_json(app.post_refresh(refresh).await).await;
+            match status {
+                StatusCode::OK => break body["refresh"].as_str().unwrap().to_owned(),
+                StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => panic!("a retry after the stall got {other}: {body}"),
+            }
+        };
+        let (status, _) = status_and_json(app.post_refresh(&next).await).await;
+        assert_eq!(status, StatusCode::OK, "the session lives on");
+    }
+}
+
+/// Forwards to Redis at once, but while stalled holds Redis's answers back: the command runs,
+/// and its answer reaches Tessera only after Tessera has given up on it (a lost answer).
+struct AnswerHoldingProxy {
+    port: u16,
+    holding: Arc<AtomicBool>,
+}
+
+impl AnswerHoldingProxy {
+    async fn start(redis_port: u16) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holding = Arc::new(AtomicBool::new(false));
+        let held = holding.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(("127.0.0.1", redis_port)).await
+                else {
+                    continue;
+                };
+                let (mut client_read, mut client_write) = client.into_split();
+                let (mut server_read, mut server_write) = server.into_split();
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
+                });
+                let held = held.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buffer = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = server_read.read(&mut buffer).await {
+                        while held.load(Ordering::SeqCst) {
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                        if client_write.write_all(&buffer[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Self { port, holding }
+    }
+}
+
+/// The lost answer itself: each rotation is done by Redis, but its answer arrives after the
+/// 2 s client timeout, so the client got 503 and retries the token Redis has already spent.
+/// Within the retry grace the retry gets the successor: no session is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_whose_answer_was_lost_can_be_retried() {
+    let redis = ThrowawayRedis::start(free_port());
+    let proxy = AnswerHoldingProxy::start(redis.port).await;
+    let database = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = test_settings(&database);
+    settings.redis_url = Some(format!("redis://127.0.0.1:{}", proxy.port));
+    settings.refresh_reuse_grace = Duration::from_secs(30);
+    let app = Arc::new(TestApp::spawn_with(settings).await);
+    let mut sessions = Vec::new();
+    for _ in 0..8 {
+        let (_, pair) = status_and_json(app.post_anonymous().await).await;
+        // Refreshed once, so Redis has the rotation script: EVALSHA alone runs it.
+        let (_, refreshed) =
+            status_and_json(app.post_refresh(pair["refresh"].as_str().unwrap()).await).await;
+        sessions.push(refreshed["refresh"].as_str().unwrap().to_owned());
+    }
+
+    proxy.holding.store(true, Ordering::SeqCst);
+    let lost = join_all(sessions.iter().map(|refresh| {
+        let (app, refresh) = (app.clone(), refresh.clone());
+        async move { app.post_refresh(&refresh).await.status() }
+    }))
+    .await;
+    proxy.holding.store(false, Ordering::SeqCst);
+    assert!(
+        lost.iter()
+            .all(|status| *status == StatusCode::SERVICE_UNAVAILABLE),
+        "refreshes whose answers were held: {lost:?}"
+    );
+
+    for refresh in &sessions {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let next = loop {
+            let (status, body) = status_and_json(app.post_refresh(refresh).await).await;
+            match status {
+                StatusCode::OK => break body["refresh"].as_str().unwrap().to_owned(),
+                StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                other => panic!("the retry of a refresh whose answer was lost got {other}: {body}"),
+            }
+        };
+        let (status, _) = status_and_json(app.post_refresh(&next).await).await;
+        assert_eq!(status, StatusCode::OK, "the session lives on");
+    }
 }

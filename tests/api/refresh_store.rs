@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use futures_util::future::join_all;
-use tessera::refresh::{LiveToken, RedisRefreshStore, RefreshStore, Rotation, SqlRefreshStore};
+use tessera::refresh::{
+    LiveToken, RedisRefreshStore, RefreshStore, Rotation, SqlRefreshStore, Successor,
+};
 
 use crate::helpers::{Backend, TestDatabase, redis_url};
 
@@ -82,6 +84,9 @@ on_every_store!(
     revoke_ends_the_family_and_is_idempotent,
     expired_families_are_not_live_and_do_not_rotate,
     fifty_concurrent_rotations_of_one_token_have_exactly_one_winner,
+    within_the_grace_the_spent_token_gets_the_same_successor,
+    after_the_grace_or_for_an_older_member_reuse_revokes,
+    fifty_concurrent_presentations_within_the_grace_share_one_successor,
 );
 
 fn now() -> i64 {
@@ -100,6 +105,7 @@ fn live<'a>(family: &'a str, jti: &'a str) -> LiveToken<'a> {
     LiveToken {
         family,
         jti,
+        issued_at: now(),
         expires_at: now() + 3600,
     }
 }
@@ -125,7 +131,7 @@ async fn rotation_makes_the_next_token_live_and_spends_the_presented_one(kind: K
     store.start(live(&family, &first)).await.unwrap();
 
     let rotation = store
-        .rotate(&first, live(&family, &second), now())
+        .rotate(&first, live(&family, &second), now(), 0)
         .await
         .unwrap();
 
@@ -144,12 +150,12 @@ async fn reuse_of_a_spent_token_revokes_the_family(kind: Kind) {
     let (family, first, second, third) = (family(), jti(), jti(), jti());
     store.start(live(&family, &first)).await.unwrap();
     store
-        .rotate(&first, live(&family, &second), now())
+        .rotate(&first, live(&family, &second), now(), 0)
         .await
         .unwrap();
 
     let replay = store
-        .rotate(&first, live(&family, &third), now())
+        .rotate(&first, live(&family, &third), now(), 0)
         .await
         .unwrap();
 
@@ -162,7 +168,7 @@ async fn reuse_of_a_spent_token_revokes_the_family(kind: Kind) {
     assert!(!store.session_exists(&family, now()).await.unwrap());
     assert_eq!(
         store
-            .rotate(&second, live(&family, &jti()), now())
+            .rotate(&second, live(&family, &jti()), now(), 0)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -184,7 +190,7 @@ async fn revoke_ends_the_family_and_is_idempotent(kind: Kind) {
     assert!(!store.is_live(&family, &first, now()).await.unwrap());
     assert_eq!(
         store
-            .rotate(&first, live(&family, &jti()), now())
+            .rotate(&first, live(&family, &jti()), now(), 0)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -204,6 +210,7 @@ async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
         .start(LiveToken {
             family: &family,
             jti: &first,
+            issued_at: now() - 3600,
             expires_at: now() - 1,
         })
         .await
@@ -213,7 +220,7 @@ async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
     assert!(!store.session_exists(&family, now()).await.unwrap());
     assert_eq!(
         store
-            .rotate(&first, live(&family, &jti()), now())
+            .rotate(&first, live(&family, &jti()), now(), 0)
             .await
             .unwrap(),
         Rotation::Unknown
@@ -237,7 +244,7 @@ async fn fifty_concurrent_rotations_of_one_token_have_exactly_one_winner(kind: K
         let (family, first, next) = (family.clone(), first.clone(), next.clone());
         tokio::spawn(async move {
             store
-                .rotate(&first, live(&family, &next), now())
+                .rotate(&first, live(&family, &next), now(), 0)
                 .await
                 .unwrap()
         })
@@ -250,4 +257,116 @@ async fn fifty_concurrent_rotations_of_one_token_have_exactly_one_winner(kind: K
         1,
         "{outcomes:?}"
     );
+}
+
+async fn within_the_grace_the_spent_token_gets_the_same_successor(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, second) = (family(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    let successor = live(&family, &second);
+    let rotated_at = now();
+    assert_eq!(
+        store
+            .rotate(&first, successor.clone(), rotated_at, 10)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    for _ in 0..3 {
+        let retry = store
+            .rotate(&first, live(&family, &jti()), rotated_at + 9, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            retry,
+            Rotation::Retried(Successor {
+                jti: second.clone(),
+                issued_at: successor.issued_at,
+                expires_at: successor.expires_at,
+            })
+        );
+    }
+    assert!(
+        store.is_live(&family, &second, now()).await.unwrap(),
+        "a retry changes nothing: the successor stays the one live member"
+    );
+}
+
+async fn after_the_grace_or_for_an_older_member_reuse_revokes(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, second, third) = (family(), jti(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    let rotated_at = now();
+    store
+        .rotate(&first, live(&family, &second), rotated_at, 10)
+        .await
+        .unwrap();
+    store
+        .rotate(&second, live(&family, &third), rotated_at, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), rotated_at + 1, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused,
+        "two members back is theft, grace or not"
+    );
+    assert!(!store.session_exists(&family, now()).await.unwrap());
+
+    let (family, first, second) = (self::family(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    store
+        .rotate(&first, live(&family, &second), rotated_at, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), rotated_at + 10, 10)
+            .await
+            .unwrap(),
+        Rotation::Reused,
+        "the grace is over"
+    );
+    assert!(!store.is_live(&family, &second, now()).await.unwrap());
+}
+
+async fn fifty_concurrent_presentations_within_the_grace_share_one_successor(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first) = (family(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    let nexts: Vec<String> = (0..50).map(|_| jti()).collect();
+
+    let outcomes = join_all(nexts.iter().map(|next| {
+        let store = Arc::clone(store);
+        let (family, first, next) = (family.clone(), first.clone(), next.clone());
+        tokio::spawn(async move {
+            let outcome = store
+                .rotate(&first, live(&family, &next), now(), 10)
+                .await
+                .unwrap();
+            (next, outcome)
+        })
+    }))
+    .await;
+
+    let outcomes: Vec<(String, Rotation)> = outcomes.into_iter().map(Result::unwrap).collect();
+    let winners: Vec<&String> = outcomes
+        .iter()
+        .filter(|(_, outcome)| *outcome == Rotation::Rotated)
+        .map(|(next, _)| next)
+        .collect();
+    assert_eq!(winners.len(), 1, "{outcomes:?}");
+    for (_, outcome) in &outcomes {
+        match outcome {
+            Rotation::Rotated => {}
+            Rotation::Retried(successor) => assert_eq!(&successor.jti, winners[0]),
+            other => panic!("{other:?} within the grace"),
+        }
+    }
+    assert!(store.is_live(&family, winners[0], now()).await.unwrap());
 }
