@@ -23,16 +23,22 @@ pub struct AccountsApi;
 #[derive(Debug, Object)]
 pub struct RegisterRequest {
     /// 1-150 letters, digits and `@.+-_`; unique.
+    #[oai(validator(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$"))]
     pub username: String,
     /// Unique ignoring case.
+    #[oai(validator(min_length = 3, max_length = 254, pattern = "@"))]
     pub email: String,
     /// At least 8 characters, not common, not all digits, not like the username or email.
+    #[oai(validator(min_length = 8, max_length = 4096))]
     pub password: String,
     /// Must equal `password` when given.
+    #[oai(validator(min_length = 8, max_length = 4096))]
     pub password2: Option<String>,
-    /// GST registration number.
+    /// GST registration number: up to 32 letters and digits.
+    #[oai(validator(pattern = "^[A-Za-z0-9]{1,32}$"))]
     pub gst_no: String,
     /// `customer` (default). `staff` and `admin` need an admin's bearer token.
+    #[oai(validator(pattern = "^(customer|staff|admin)$"))]
     pub role: Option<String>,
     /// Defaults to true; an inactive account gets no tokens and cannot log in.
     pub is_active: Option<bool>,

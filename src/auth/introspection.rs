@@ -53,6 +53,7 @@ impl fmt::Debug for IntrospectionSecret {
 #[derive(Debug, Object)]
 pub struct TokenRequest {
     /// The token to introspect or revoke: an access or a refresh token.
+    #[oai(validator(min_length = 1))]
     pub token: String,
     /// `access_token` or `refresh_token`. Only a hint: both kinds are always looked for.
     pub token_type_hint: Option<String>,

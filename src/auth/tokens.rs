@@ -23,7 +23,9 @@ pub struct TokensApi;
 /// simplejwt's `TokenObtainPairSerializer` input.
 #[derive(Debug, Object)]
 pub struct ObtainRequest {
+    #[oai(validator(min_length = 1, max_length = 150))]
     pub username: String,
+    #[oai(validator(min_length = 1, max_length = 4096))]
     pub password: String,
 }
 
@@ -59,6 +61,7 @@ pub enum ObtainResponse {
 pub struct RefreshRequest {
     /// A refresh token from `/auth/token/`, `/auth/register/`, `/auth/token/anonymous/` or
     /// an earlier refresh.
+    #[oai(validator(min_length = 1))]
     pub refresh: String,
 }
 
@@ -81,6 +84,7 @@ impl RefreshInput {
 #[derive(Debug, Object)]
 pub struct VerifyRequest {
     /// An access or a refresh token.
+    #[oai(validator(min_length = 1))]
     pub token: String,
 }
 

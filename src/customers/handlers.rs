@@ -65,10 +65,13 @@ pub struct CustomerPage {
 #[derive(Debug, Object)]
 pub struct CreateCustomerRequest {
     /// 1-255 characters.
+    #[oai(validator(min_length = 1, max_length = 255, pattern = r"\S"))]
     pub name: String,
     /// 7-15 digits, optionally after a leading `+`.
+    #[oai(validator(pattern = r"^\+?[0-9]{7,15}$"))]
     pub mobile: String,
     /// 1-64 letters, digits, spaces, `-` or `_`.
+    #[oai(validator(pattern = r"^[\w -]{0,63}[\w-]$"))]
     pub customer_type: String,
 }
 
@@ -76,8 +79,11 @@ pub struct CreateCustomerRequest {
 #[derive(Debug, Object)]
 pub struct UpdateCustomerRequest {
     pub id: Option<i64>,
+    #[oai(validator(min_length = 1, max_length = 255, pattern = r"\S"))]
     pub name: Option<String>,
+    #[oai(validator(pattern = r"^\+?[0-9]{7,15}$"))]
     pub mobile: Option<String>,
+    #[oai(validator(pattern = r"^[\w -]{0,63}[\w-]$"))]
     pub customer_type: Option<String>,
 }
 

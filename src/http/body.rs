@@ -180,12 +180,23 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
                 text_fields(pairs)
             }
             "multipart/form-data" => {
-                let mut multipart =
-                    <Multipart as poem::FromRequest>::from_request(request, body).await?;
+                let bytes = body.take()?.into_bytes().await?;
+                // A form with no fields is empty or just its closing delimiter, which the parser
+                // takes for a stream cut short.
+                let trimmed = bytes.trim_ascii();
+                let closing_only = trimmed.is_empty()
+                    || (trimmed.starts_with(b"--")
+                        && trimmed.ends_with(b"--")
+                        && !trimmed.contains(&b'\n'));
                 let mut pairs = Vec::new();
-                while let Some(field) = multipart.next_field().await? {
-                    let name = field.name().unwrap_or_default().to_owned();
-                    pairs.push((name, field.text().await?));
+                if !closing_only {
+                    let mut body = RequestBody::new(bytes.into());
+                    let mut multipart =
+                        <Multipart as poem::FromRequest>::from_request(request, &mut body).await?;
+                    while let Some(field) = multipart.next_field().await? {
+                        let name = field.name().unwrap_or_default().to_owned();
+                        pairs.push((name, field.text().await?));
+                    }
                 }
                 text_fields(pairs)
             }
