@@ -470,6 +470,11 @@ impl Settings {
         if connections.max_connections == 0 {
             bail!("max_connections: must be at least 1");
         }
+        if connections.max_buffered_body_bytes + crate::http::FREE_BODY_BYTES < max_body_bytes {
+            bail!(
+                "max_buffered_body_bytes: must hold one largest body (max_body_bytes less 16 KiB)"
+            );
+        }
         if u32::try_from(connections.max_buffered_body_bytes).is_err() {
             bail!("max_buffered_body_bytes: must be at most 4294967295");
         }

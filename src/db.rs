@@ -39,10 +39,15 @@ fn sqlx_unavailable(err: &sqlx::Error) -> bool {
         | sqlx::Error::WorkerCrashed => true,
         sqlx::Error::Database(db) => db.code().is_some_and(|code| {
             // PostgreSQL: class 08 connection exceptions, 57P01-03 shutting down or starting,
-            // 53300 too many connections. SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED (past the busy
-            // timeout).
+            // 53300 too many connections, 25006 a read-only standby (mid-failover). SQLite
+            // gives extended codes: the primary one is the low byte, 5 SQLITE_BUSY and
+            // 6 SQLITE_LOCKED (past the busy timeout).
             code.starts_with("08")
-                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "25006")
+                || (db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+                    && code
+                        .parse::<u32>()
+                        .is_ok_and(|code| matches!(code & 0xff, 5 | 6)))
         }),
         _ => false,
     }

@@ -3,10 +3,10 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// What an idempotent retry needs: the member just spent and when, and the live member's
-/// issue time, so that presenting the spent one again within the grace gets the very token
-/// its successor was (its answer may have been lost). Families made before have none of it
-/// and are refreshed strictly.
+/// What an idempotent retry needs: the member the last rotation spent and when, and the member
+/// it made live with its issue time, so that presenting the spent one again within the grace
+/// gets the very token its successor was (its answer may have been lost). Families made before
+/// have none of it and are refreshed strictly.
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -14,7 +14,8 @@ impl MigrationTrait for Migration {
         for column in [
             string_len_null(RefreshFamilies::PreviousJti, 32),
             big_integer_null(RefreshFamilies::RotatedAt),
-            big_integer_null(RefreshFamilies::LiveIssuedAt),
+            string_len_null(RefreshFamilies::SuccessorJti, 32),
+            big_integer_null(RefreshFamilies::SuccessorIssuedAt),
         ] {
             manager
                 .alter_table(
@@ -32,7 +33,8 @@ impl MigrationTrait for Migration {
         for column in [
             RefreshFamilies::PreviousJti,
             RefreshFamilies::RotatedAt,
-            RefreshFamilies::LiveIssuedAt,
+            RefreshFamilies::SuccessorJti,
+            RefreshFamilies::SuccessorIssuedAt,
         ] {
             manager
                 .alter_table(
@@ -52,5 +54,6 @@ enum RefreshFamilies {
     Table,
     PreviousJti,
     RotatedAt,
-    LiveIssuedAt,
+    SuccessorJti,
+    SuccessorIssuedAt,
 }

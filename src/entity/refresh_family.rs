@@ -10,9 +10,10 @@ pub struct Model {
     /// The member spent by the last rotation, and when (unix seconds).
     pub previous_jti: Option<String>,
     pub rotated_at: Option<i64>,
-    /// When the live member was issued: with `live_jti` and `expires_at`, all a retry needs
-    /// to be given the same token again.
-    pub live_issued_at: Option<i64>,
+    /// The member that rotation made live, and when it was issued: with `expires_at`, all a
+    /// retry needs to be given the same token again, while it is still `live_jti`.
+    pub successor_jti: Option<String>,
+    pub successor_issued_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -119,7 +119,12 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
             .get(header::CONTENT_LENGTH)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| value.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > self.max_bytes as u64) {
+        if let Some(length) = declared.filter(|length| *length > self.max_bytes as u64) {
+            if length <= (self.max_bytes + DISCARD_AFTER_LIMIT) as u64 {
+                let deadline = Instant::now() + self.read_timeout;
+                let chunks = req.take_body().into_bytes_stream();
+                discard_rest(chunks, deadline, DISCARD_AFTER_LIMIT + self.max_bytes).await;
+            }
             return Err(ApiError::PayloadTooLarge.into());
         }
         // Held until the answer is made: the handler works on the buffered body.
@@ -138,6 +143,7 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
                 let needed = buffered.len() + chunk.len();
                 if needed > self.max_bytes {
                     drop(buffered);
+                    drop(drawn.take());
                     discard_rest(chunks, deadline, DISCARD_AFTER_LIMIT).await;
                     return Err(ApiError::PayloadTooLarge.into());
                 }

@@ -1,4 +1,4 @@
-//! The accept loop and connections in front of both services' endpoints. poem's own server
+//! The accept loop and connections in front of both services' endpoints (HTTP/1.1). poem's own server
 //! has no header timeout, no connection cap, and retries a failing `accept` (EMFILE) at once,
 //! so one client holding idle or slow connections could take the service down; this one
 //! bounds each of those.
@@ -169,13 +169,12 @@ pub async fn serve(
                 }
             })
         };
-        let mut builder = auto::Builder::new(TokioExecutor::new());
+        // HTTP/1.1 only: every limit here is per request, and cleartext HTTP/2 would let one
+        // connection hold a hundred requests' headers and bodies at once. Gateways speak
+        // HTTP/1.1 to their upstreams (nginx, Envoy's ext_authz, Traefik), and TLS, where
+        // browsers negotiate HTTP/2, ends at the proxy.
+        let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
         builder.http1().max_buf_size(MAX_CONNECTION_BUFFER);
-        builder
-            .http2()
-            .max_concurrent_streams(100)
-            .max_header_list_size(MAX_CONNECTION_BUFFER as u32)
-            .max_pending_accept_reset_streams(20);
         let io = TokioIo::new(WatchedStream {
             inner: stream,
             activity: activity.clone(),

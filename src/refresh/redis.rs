@@ -4,9 +4,10 @@ use redis::{AsyncCommands, Script, aio::ConnectionManager, aio::ConnectionManage
 
 use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable, Successor};
 
-/// Families in Redis: one string key per family, `<prefix>{f:<family>}` -> `<live jti> <iat>
-/// <exp> [<previous jti> <rotated at>]`, expiring with the live member (`EXAT`), so nothing
-/// needs cleaning up. The braces are a hash tag: every
+/// Families in Redis: one string key per family, `<prefix>{f:<family>}` -> live jti, and after
+/// a rotation its retry record `<prefix>{f:<family>}:r` (see `rotate.lua`), both expiring with
+/// the live member (`EXAT`), so nothing needs cleaning up. The live key's value is what it was
+/// before retries existed, so instances of either version can share one Redis. The braces are a hash tag: every
 /// key one script touches hashes to one slot, and the script runs unchanged on Redis Cluster.
 pub struct RedisRefreshStore {
     connection: ConnectionManager,
@@ -36,6 +37,10 @@ impl RedisRefreshStore {
     fn key(&self, family: &str) -> String {
         format!("{}{{f:{family}}}", self.prefix)
     }
+
+    fn retry_key(&self, family: &str) -> String {
+        format!("{}{{f:{family}}}:r", self.prefix)
+    }
 }
 
 fn unavailable(err: redis::RedisError) -> StoreUnavailable {
@@ -48,10 +53,7 @@ impl RefreshStore for RedisRefreshStore {
         let mut connection = self.connection.clone();
         redis::cmd("SET")
             .arg(self.key(first.family))
-            .arg(format!(
-                "{} {} {}",
-                first.jti, first.issued_at, first.expires_at
-            ))
+            .arg(first.jti)
             .arg("EXAT")
             .arg(first.expires_at)
             .query_async::<()>(&mut connection)
@@ -63,18 +65,18 @@ impl RefreshStore for RedisRefreshStore {
         &self,
         presented_jti: &str,
         next: LiveToken<'_>,
-        now: i64,
+        _now: i64,
         retry_grace_s: i64,
     ) -> Result<Rotation, StoreUnavailable> {
         let mut connection = self.connection.clone();
         let outcome: Vec<String> = self
             .rotate
             .key(self.key(next.family))
+            .key(self.retry_key(next.family))
             .arg(presented_jti)
             .arg(next.jti)
             .arg(next.issued_at)
             .arg(next.expires_at)
-            .arg(now)
             .arg(retry_grace_s)
             .invoke_async(&mut connection)
             .await
@@ -97,11 +99,11 @@ impl RefreshStore for RedisRefreshStore {
 
     async fn is_live(&self, family: &str, jti: &str, _now: i64) -> Result<bool, StoreUnavailable> {
         let mut connection = self.connection.clone();
-        let value: Option<String> = connection
+        let live: Option<String> = connection
             .get(self.key(family))
             .await
             .map_err(unavailable)?;
-        Ok(value.is_some_and(|value| value.split(' ').next() == Some(jti)))
+        Ok(live.as_deref() == Some(jti))
     }
 
     async fn session_exists(&self, family: &str, _now: i64) -> Result<bool, StoreUnavailable> {
@@ -115,7 +117,7 @@ impl RefreshStore for RedisRefreshStore {
     async fn revoke(&self, family: &str) -> Result<bool, StoreUnavailable> {
         let mut connection = self.connection.clone();
         let removed: i64 = connection
-            .del(self.key(family))
+            .del(&[self.key(family), self.retry_key(family)])
             .await
             .map_err(unavailable)?;
         Ok(removed > 0)

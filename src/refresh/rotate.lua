@@ -1,24 +1,36 @@
 -- Rotate a refresh-token family in one atomic step.
--- The family's value: "<live jti> <live iat> <live exp> [<previous jti> <rotated at>]"
--- (a bare "<live jti>" from before retries existed is rotated but never retried).
--- KEYS[1]: the family's key.
--- ARGV: 1 presented jti, 2 next jti, 3 next iat, 4 next exp, 5 now, 6 retry grace (s); unix s.
--- Returns {'1'} rotated; {'3', jti, iat, exp} the live member, for a retry of the member just
--- spent within the grace; {'2'} reused (the family is deleted); {'0'} unknown.
-local value = redis.call('GET', KEYS[1])
-if not value then
+-- KEYS[1]: the family's key, holding its live member's jti.
+-- KEYS[2]: the family's retry record, "<successor jti> <its iat> <its exp> <spent jti> <rotated
+--          at>", written by each rotation, so that the spent member presented again within the
+--          grace (its answer may have been lost) is given the same successor.
+-- ARGV: 1 presented jti, 2 next jti, 3 next iat, 4 next exp (unix s), 5 retry grace (s).
+-- Time is the Redis server's: instances whose clocks differ agree on the grace.
+-- Returns {'1'} rotated; {'3', jti, iat, exp} the successor, for a retry within the grace;
+-- {'2'} reused (the family is deleted); {'0'} unknown.
+local live = redis.call('GET', KEYS[1])
+if not live then
   return {'0'}
 end
-local f = {}
-for field in string.gmatch(value, '%S+') do
-  f[#f + 1] = field
-end
-if f[1] == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] .. ' ' .. ARGV[5], 'EXAT', ARGV[4])
+local now = tonumber(redis.call('TIME')[1])
+if live == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[4])
+  redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] .. ' ' .. now, 'EXAT', ARGV[4])
   return {'1'}
 end
-if f[4] == ARGV[1] and tonumber(ARGV[5]) < tonumber(f[5]) + tonumber(ARGV[6]) then
-  return {'3', f[1], f[2], f[3]}
+local grace = tonumber(ARGV[5])
+if grace > 0 then
+  local retry = redis.call('GET', KEYS[2])
+  if retry then
+    local f = {}
+    for field in string.gmatch(retry, '%S+') do
+      f[#f + 1] = field
+    end
+    -- Only while the successor it names is still the live member: an instance of an older
+    -- version may have rotated since without writing a record.
+    if f[1] == live and f[4] == ARGV[1] and now < tonumber(f[5]) + grace then
+      return {'3', f[1], f[2], f[3]}
+    end
+  end
 end
-redis.call('DEL', KEYS[1])
+redis.call('DEL', KEYS[1], KEYS[2])
 return {'2'}

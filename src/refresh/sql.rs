@@ -1,7 +1,7 @@
 use sea_orm::{
     ActiveValue::Set,
     ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter,
-    sea_query::{Expr, OnConflict},
+    sea_query::{Expr, ExprTrait, OnConflict},
 };
 
 use super::{LiveToken, RefreshStore, Rotation, StoreUnavailable, Successor};
@@ -33,7 +33,8 @@ impl RefreshStore for SqlRefreshStore {
             expires_at: Set(first.expires_at),
             previous_jti: Set(None),
             rotated_at: Set(None),
-            live_issued_at: Set(Some(first.issued_at)),
+            successor_jti: Set(None),
+            successor_issued_at: Set(None),
         })
         .on_conflict(
             OnConflict::column(Column::FamilyId)
@@ -42,7 +43,8 @@ impl RefreshStore for SqlRefreshStore {
                     Column::ExpiresAt,
                     Column::PreviousJti,
                     Column::RotatedAt,
-                    Column::LiveIssuedAt,
+                    Column::SuccessorJti,
+                    Column::SuccessorIssuedAt,
                 ])
                 .to_owned(),
         )
@@ -64,7 +66,8 @@ impl RefreshStore for SqlRefreshStore {
             .col_expr(Column::ExpiresAt, Expr::value(next.expires_at))
             .col_expr(Column::PreviousJti, Expr::value(presented_jti))
             .col_expr(Column::RotatedAt, Expr::value(now))
-            .col_expr(Column::LiveIssuedAt, Expr::value(next.issued_at))
+            .col_expr(Column::SuccessorJti, Expr::value(next.jti))
+            .col_expr(Column::SuccessorIssuedAt, Expr::value(next.issued_at))
             .filter(Column::FamilyId.eq(next.family))
             .filter(Column::LiveJti.eq(presented_jti))
             .filter(Column::ExpiresAt.gt(now))
@@ -81,11 +84,14 @@ impl RefreshStore for SqlRefreshStore {
                 .filter(Column::PreviousJti.eq(presented_jti))
                 .filter(Column::RotatedAt.gt(now - retry_grace_s))
                 .filter(Column::ExpiresAt.gt(now))
+                // Only while that rotation's successor is still live: an instance of an older
+                // version may have rotated since without recording it.
+                .filter(Expr::col(Column::LiveJti).equals(Column::SuccessorJti))
                 .one(&self.db)
                 .await
                 .map_err(unavailable)?;
             if let Some(row) = retried
-                && let Some(issued_at) = row.live_issued_at
+                && let Some(issued_at) = row.successor_issued_at
             {
                 return Ok(Rotation::Retried(Successor {
                     jti: row.live_jti,

@@ -317,21 +317,38 @@ async fn after_the_grace_or_for_an_older_member_reuse_revokes(kind: Kind) {
     );
     assert!(!store.session_exists(&family, now()).await.unwrap());
 
+    // A grace of 1 s, waited out for real: Redis times the grace by its own clock.
     let (family, first, second) = (self::family(), jti(), jti());
     store.start(live(&family, &first)).await.unwrap();
     store
-        .rotate(&first, live(&family, &second), rotated_at, 10)
+        .rotate(&first, live(&family, &second), now(), 1)
         .await
         .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     assert_eq!(
         store
-            .rotate(&first, live(&family, &jti()), rotated_at + 10, 10)
+            .rotate(&first, live(&family, &jti()), now(), 1)
             .await
             .unwrap(),
         Rotation::Reused,
         "the grace is over"
     );
     assert!(!store.is_live(&family, &second, now()).await.unwrap());
+
+    // A grace of 0 is strict: the spent token is reuse at once.
+    let (family, first, second) = (self::family(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    store
+        .rotate(&first, live(&family, &second), now(), 0)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), now(), 0)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    );
 }
 
 async fn fifty_concurrent_presentations_within_the_grace_share_one_successor(kind: Kind) {
@@ -369,4 +386,35 @@ async fn fifty_concurrent_presentations_within_the_grace_share_one_successor(kin
         }
     }
     assert!(store.is_live(&family, winners[0], now()).await.unwrap());
+}
+
+/// An instance of the version before retries rotates by replacing the live jti alone. The
+/// retry record left from an earlier rotation must then answer nothing: the token it spent is
+/// reuse, never a way to the member the older instance made live.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_a_rotation_by_an_older_instance_is_never_answered_as_a_retry() {
+    let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisRefreshStore::new(&redis_url(), &prefix).unwrap();
+    let (family, first, second, third) = (family(), jti(), jti(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    store
+        .rotate(&first, live(&family, &second), now(), 10)
+        .await
+        .unwrap();
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("SET")
+        .arg(format!("{prefix}{{f:{family}}}"))
+        .arg(&third)
+        .query_async::<()>(&mut connection)
+        .await
+        .unwrap();
+    assert!(store.is_live(&family, &third, now()).await.unwrap());
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), now(), 10)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    );
 }
