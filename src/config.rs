@@ -772,6 +772,49 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_log_filter_or_limit_stops_start_up() {
+        for (args, setting) in [
+            (
+                SettingsArgs {
+                    log: Some("tessera=loud".into()),
+                    ..Default::default()
+                },
+                "log:",
+            ),
+            (
+                SettingsArgs {
+                    max_connections: Some(0),
+                    ..Default::default()
+                },
+                "max_connections:",
+            ),
+            (
+                SettingsArgs {
+                    refresh_reuse_grace: Some("5m".into()),
+                    ..Default::default()
+                },
+                "refresh_reuse_grace:",
+            ),
+            (
+                SettingsArgs {
+                    max_buffered_body_bytes: Some(1024),
+                    ..Default::default()
+                },
+                "max_buffered_body_bytes:",
+            ),
+        ] {
+            let err = Settings::load(args).unwrap_err().to_string();
+            assert!(err.starts_with(setting), "{err}");
+        }
+        let settings = Settings::load(SettingsArgs {
+            log: Some("warn,tessera=debug".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(settings.log, "warn,tessera=debug");
+    }
+
+    #[test]
     fn flags_override_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tessera.toml");

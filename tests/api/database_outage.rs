@@ -117,6 +117,10 @@ async fn a_cut_database_is_503_with_retry_after_and_recovers_without_restart() {
     );
     let readiness = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(readiness.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        crate::helpers::captured_logs().contains("not ready"),
+        "a failed readiness check is logged with its reason"
+    );
 
     proxy.restore();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
