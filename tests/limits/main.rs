@@ -192,6 +192,7 @@ async fn logins_with_huge_usernames_leave_memory_where_it_was() {
         );
     }
     let after = server.rss_mib();
+    eprintln!("60 logins with 1 MiB usernames: RSS {before:.1} -> {after:.1} MiB");
     assert!(
         after - before < 10.0,
         "RSS went from {before:.1} to {after:.1} MiB"
@@ -219,6 +220,7 @@ async fn slow_bodies_stay_within_the_buffer_budget_and_others_are_served() {
     }
     sleep(Duration::from_secs(8)).await;
     let during = server.rss_mib();
+    eprintln!("400 slow 1 MiB bodies: RSS {before:.1} -> {during:.1} MiB");
     assert!(
         during < 100.0,
         "RSS {during:.1} MiB with 400 slow 1 MiB bodies (from {before:.1})"
@@ -260,6 +262,7 @@ async fn idle_connections_past_the_open_file_limit_are_shed_then_time_out() {
     let cpu_before = server.cpu_seconds();
     sleep(Duration::from_secs(5)).await;
     let cpu_spent = server.cpu_seconds() - cpu_before;
+    eprintln!("400 idle connections under ulimit -n 256: {cpu_spent:.2} s CPU in 5 s");
     assert!(
         cpu_spent < 1.0,
         "the server used {cpu_spent:.2} s of CPU in 5 s holding idle connections"
@@ -274,6 +277,7 @@ async fn idle_connections_past_the_open_file_limit_are_shed_then_time_out() {
             shed += 1;
         }
     }
+    eprintln!("{shed} of 400 idle connections shed at once, the rest timed out");
     assert!(shed > 0, "none of 400 connections was over the cap");
     assert!(
         server.served_within(Duration::from_secs(1)).await,
