@@ -202,6 +202,37 @@ async fn a_redis_restart_gives_503s_while_down_and_heals_without_a_restart() {
     assert!(unexpected.is_empty(), "{unexpected:?}");
 }
 
+/// `count` anonymous sessions, each refreshed once so Redis holds the rotation script and
+/// EVALSHA alone runs it; their current refresh tokens.
+async fn refreshed_sessions(app: &TestApp, count: usize) -> Vec<String> {
+    let mut sessions = Vec::new();
+    for _ in 0..count {
+        let (_, pair) = status_and_json(app.post_anonymous().await).await;
+        let (_, refreshed) =
+            status_and_json(app.post_refresh(pair["refresh"].as_str().unwrap()).await).await;
+        sessions.push(refreshed["refresh"].as_str().unwrap().to_owned());
+    }
+    sessions
+}
+
+/// What a client should do after a 503: present the same refresh token again until it is
+/// answered. It must be answered 200, and the token it gets must refresh in turn.
+async fn retry_until_refreshed_then_refresh_again(app: &TestApp, refresh: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let next = loop {
+        let (status, body) = status_and_json(app.post_refresh(refresh).await).await;
+        match status {
+            StatusCode::OK => break body["refresh"].as_str().unwrap().to_owned(),
+            StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("the retry of a refresh whose answer was lost got {other}: {body}"),
+        }
+    };
+    let (status, _) = status_and_json(app.post_refresh(&next).await).await;
+    assert_eq!(status, StatusCode::OK, "the session lives on");
+}
+
 /// A Redis that stalls (`CLIENT PAUSE`) past the client's 2 s timeout runs the queued
 /// rotations when it wakes, after their requests were answered 503. Each session's client
 /// retries its refresh token as a client should after a 503: with the retry grace, the retry
@@ -214,14 +245,7 @@ async fn a_redis_stall_loses_no_session() {
     settings.redis_url = Some(format!("redis://127.0.0.1:{}", redis.port));
     settings.refresh_reuse_grace = Duration::from_secs(30);
     let app = Arc::new(TestApp::spawn_with(settings).await);
-    let mut sessions = Vec::new();
-    for _ in 0..8 {
-        let (_, pair) = status_and_json(app.post_anonymous().await).await;
-        // Refreshed once, so Redis has the rotation script: EVALSHA alone runs it.
-        let (_, refreshed) =
-            status_and_json(app.post_refresh(pair["refresh"].as_str().unwrap()).await).await;
-        sessions.push(refreshed["refresh"].as_str().unwrap().to_owned());
-    }
+    let sessions = refreshed_sessions(&app, 8).await;
 
     let pause = Command::new("redis-cli")
         .args([
@@ -249,19 +273,7 @@ async fn a_redis_stall_loses_no_session() {
 
     tokio::time::sleep(Duration::from_secs(4)).await;
     for refresh in &sessions {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let next = loop {
-            let (status, body) = status_and_json(app.post_refresh(refresh).await).await;
-            match status {
-                StatusCode::OK => break body["refresh"].as_str().unwrap().to_owned(),
-                StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                other => panic!("a retry after the stall got {other}: {body}"),
-            }
-        };
-        let (status, _) = status_and_json(app.post_refresh(&next).await).await;
-        assert_eq!(status, StatusCode::OK, "the session lives on");
+        retry_until_refreshed_then_refresh_again(&app, refresh).await;
     }
 }
 
@@ -320,14 +332,7 @@ async fn a_refresh_whose_answer_was_lost_can_be_retried() {
     settings.redis_url = Some(format!("redis://127.0.0.1:{}", proxy.port));
     settings.refresh_reuse_grace = Duration::from_secs(30);
     let app = Arc::new(TestApp::spawn_with(settings).await);
-    let mut sessions = Vec::new();
-    for _ in 0..8 {
-        let (_, pair) = status_and_json(app.post_anonymous().await).await;
-        // Refreshed once, so Redis has the rotation script: EVALSHA alone runs it.
-        let (_, refreshed) =
-            status_and_json(app.post_refresh(pair["refresh"].as_str().unwrap()).await).await;
-        sessions.push(refreshed["refresh"].as_str().unwrap().to_owned());
-    }
+    let sessions = refreshed_sessions(&app, 8).await;
 
     proxy.holding.store(true, Ordering::SeqCst);
     let lost = join_all(sessions.iter().map(|refresh| {
@@ -343,18 +348,6 @@ async fn a_refresh_whose_answer_was_lost_can_be_retried() {
     );
 
     for refresh in &sessions {
-        let deadline = Instant::now() + Duration::from_secs(15);
-        let next = loop {
-            let (status, body) = status_and_json(app.post_refresh(refresh).await).await;
-            match status {
-                StatusCode::OK => break body["refresh"].as_str().unwrap().to_owned(),
-                StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                other => panic!("the retry of a refresh whose answer was lost got {other}: {body}"),
-            }
-        };
-        let (status, _) = status_and_json(app.post_refresh(&next).await).await;
-        assert_eq!(status, StatusCode::OK, "the session lives on");
+        retry_until_refreshed_then_refresh_again(&app, refresh).await;
     }
 }
