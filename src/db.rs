@@ -179,12 +179,24 @@ fn create_private_file(file: &std::path::Path) -> anyhow::Result<()> {
                 )
             })?;
     }
-    std::fs::OpenOptions::new()
+    let opened = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
         .open(file)
         .map_err(|err| anyhow::anyhow!("cannot create the database {}: {err}", file.display()))?;
+    // A file made by an older version, or by hand, keeps its mode: say so if others can read it.
+    if let Ok(metadata) = opened.metadata() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = metadata.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %file.display(),
+                mode = format!("{mode:o}"),
+                "the database (password hashes) is readable by other users: chmod 600 it"
+            );
+        }
+    }
     Ok(())
 }
 

@@ -139,7 +139,12 @@ pub async fn serve(
                     accepted
                 }
                 Err(err) => {
-                    backoff.wait(&err).await;
+                    if let Some(delay) = backoff.after(&err) {
+                        tokio::select! {
+                            () = &mut shutdown => break,
+                            () = tokio::time::sleep(delay) => {}
+                        }
+                    }
                     continue;
                 }
             },
@@ -217,14 +222,15 @@ impl AcceptBackoff {
         self.delay = None;
     }
 
-    async fn wait(&mut self, err: &io::Error) {
+    /// How long to wait before accepting again after `err`; `None`: at once.
+    fn after(&mut self, err: &io::Error) -> Option<Duration> {
         if matches!(
             err.kind(),
             io::ErrorKind::ConnectionAborted
                 | io::ErrorKind::ConnectionReset
                 | io::ErrorKind::Interrupted
         ) {
-            return;
+            return None;
         }
         let delay = self.delay.map_or(Duration::from_millis(5), |delay| {
             (delay * 2).min(Duration::from_secs(1))
@@ -233,7 +239,7 @@ impl AcceptBackoff {
             tracing::warn!(error = %err, "cannot accept connections; backing off");
         }
         self.delay = Some(delay);
-        tokio::time::sleep(delay).await;
+        Some(delay)
     }
 }
 
