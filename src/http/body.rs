@@ -91,7 +91,7 @@ fn check_field_kinds(
         };
         let problem = match (kind, &*value) {
             (_, Value::Null) => None,
-            (FieldKind::Text, Value::String(text)) if text.contains('\0') => {
+            (FieldKind::Text | FieldKind::Integer, Value::String(text)) if text.contains('\0') => {
                 Some("Null characters are not allowed.")
             }
             (FieldKind::Text, Value::String(_)) => None,
@@ -102,9 +102,6 @@ fn check_field_kinds(
             (FieldKind::Text, _) => Some("Not a valid string."),
             (FieldKind::Boolean, value) if parse_bool(value).is_some() => None,
             (FieldKind::Boolean, _) => Some("Must be a valid boolean."),
-            (FieldKind::Integer, Value::String(text)) if text.contains('\0') => {
-                Some("Null characters are not allowed.")
-            }
             (FieldKind::Integer, Value::String(_)) => None,
             (FieldKind::Integer, Value::Number(number)) if number.is_i64() => None,
             (FieldKind::Integer, _) => Some("A valid integer is required."),
