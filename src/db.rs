@@ -106,13 +106,30 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             // WAL lets readers proceed during a write; the busy timeout queues writers
             // instead of failing them with SQLITE_BUSY under concurrent logins.
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10))
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
         });
-    Database::connect(options)
-        .await
-        .map_err(|err| anyhow::anyhow!("cannot open the database: {err}"))
+    // Instances opening one new SQLite file at once race to switch it to WAL; the loser gets
+    // SQLITE_BUSY at once, since that switch cannot wait on the busy timeout. The winner is
+    // done within milliseconds, and from then on the pragma only reads, so try again.
+    let give_up_at = std::time::Instant::now() + SQLITE_BUSY_TIMEOUT;
+    loop {
+        match Database::connect(options.clone()).await {
+            Err(err)
+                if sqlite_file(url).is_some()
+                    && is_unavailable(&err)
+                    && std::time::Instant::now() < give_up_at =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            connected => {
+                return connected.map_err(|err| anyhow::anyhow!("cannot open the database: {err}"));
+            }
+        }
+    }
 }
+
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Applies the token service's pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {

@@ -166,3 +166,21 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Instances opening one new SQLite file at the same moment race to switch it to WAL, and the
+/// loser's SQLITE_BUSY cannot wait on the busy timeout: each must still connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_opening_one_new_sqlite_file_at_once_all_connect() {
+    for _ in 0..50 {
+        let db = TestDatabase::create(Backend::Sqlite).await;
+        let opened =
+            futures_util::future::join_all((0..4).map(|_| tessera::db::connect(&db.url))).await;
+        for connection in opened {
+            let connection = connection.expect("every instance opens the new database");
+            connection
+                .execute_unprepared("SELECT 1")
+                .await
+                .expect("and can use it");
+        }
+    }
+}
