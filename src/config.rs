@@ -95,6 +95,10 @@ pub struct SettingsArgs {
     /// Refresh token lifetime [default: 1d]
     #[arg(long, env = "TESSERA_REFRESH_TOKEN_LIFETIME", global = true)]
     pub refresh_token_lifetime: Option<String>,
+    /// A session (a login's refresh tokens) ends this long after the login, however often it
+    /// is refreshed [default: 30d]
+    #[arg(long, env = "TESSERA_SESSION_MAX_LIFETIME", global = true)]
+    pub session_max_lifetime: Option<String>,
     /// Anonymous access token lifetime [default: 2m]
     #[arg(long, env = "TESSERA_ANONYMOUS_ACCESS_TOKEN_LIFETIME", global = true)]
     pub anonymous_access_token_lifetime: Option<String>,
@@ -200,6 +204,7 @@ struct FileSettings {
     jwks_leeway: Option<String>,
     access_token_lifetime: Option<String>,
     refresh_token_lifetime: Option<String>,
+    session_max_lifetime: Option<String>,
     anonymous_access_token_lifetime: Option<String>,
     anonymous_refresh_token_lifetime: Option<String>,
     require_gst_no: Option<bool>,
@@ -385,6 +390,11 @@ impl Settings {
                 args.anonymous_refresh_token_lifetime
                     .or(file.anonymous_refresh_token_lifetime),
                 defaults.anonymous_refresh,
+            )?,
+            session_max: lifetime(
+                "session_max_lifetime",
+                args.session_max_lifetime.or(file.session_max_lifetime),
+                defaults.session_max,
             )?,
         };
         let captcha = match (

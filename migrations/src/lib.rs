@@ -8,6 +8,7 @@ mod m20261123_000001_create_users;
 mod m20261123_000002_create_signing_keys;
 mod m20261123_000003_create_refresh_families;
 mod m20261203_000001_refresh_family_successor;
+mod m20261203_000002_refresh_family_account;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000002_create_signing_keys::Migration),
             Box::new(m20261123_000003_create_refresh_families::Migration),
             Box::new(m20261203_000001_refresh_family_successor::Migration),
+            Box::new(m20261203_000002_refresh_family_account::Migration),
         ]
     }
 }

@@ -20,6 +20,7 @@ use crate::{
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::bump,
+    refresh::SessionRef,
 };
 
 /// The shared secret resource servers authenticate to the introspection endpoint with.
@@ -157,18 +158,19 @@ impl IntrospectionApi {
         body: AnyBody<TokenInput>,
     ) -> Result<EmptyResponse, ApiError> {
         let token = body.0.token()?;
-        let session = if let Ok(claims) = state.verifier.verify_refresh(&token) {
-            Some(claims.fam)
-        } else {
+        let ended = if let Ok(claims) = state.verifier.verify_refresh(&token) {
             state
-                .verifier
-                .verify_access(&token)
-                .ok()
-                .and_then(|claims| claims.sid)
-        };
-        if let Some(session) = session
-            && state.refresh_store.revoke(&session).await?
+                .refresh_store
+                .revoke(SessionRef::from(&claims))
+                .await?
+        } else if let Some(claims) = state.verifier.verify_access(&token).ok()
+            && let Some(session) = SessionRef::of_access(&claims)
         {
+            state.refresh_store.revoke(session).await?
+        } else {
+            false
+        };
+        if ended {
             bump(&state.metrics.tokens.revoked);
         }
         Ok(EmptyResponse::Ok(Json(Empty {})))
@@ -229,7 +231,7 @@ impl AuthState {
     async fn introspect(&self, token: &str) -> Result<Introspection, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let mut introspection = if let Ok(claims) = self.verifier.verify_access(token) {
-            let session_live = match &claims.sid {
+            let session_live = match SessionRef::of_access(&claims) {
                 Some(session) => self.refresh_store.session_exists(session, now).await?,
                 // Minted before sessions were named: its signature is all there is to check.
                 None => true,
@@ -256,7 +258,7 @@ impl AuthState {
         } else if let Ok(claims) = self.verifier.verify_refresh(token) {
             if !self
                 .refresh_store
-                .is_live(&claims.fam, &claims.jti, now)
+                .is_live(SessionRef::from(&claims), &claims.jti, now)
                 .await?
             {
                 return Ok(Introspection::inactive());

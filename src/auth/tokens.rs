@@ -14,7 +14,7 @@ use crate::{
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::bump,
-    refresh::{LiveToken, Rotation},
+    refresh::{LiveToken, Rotation, SessionRef},
     token::{RefreshClaims, Subject},
 };
 
@@ -224,7 +224,7 @@ impl TokensApi {
         if !state.rotate_refresh_tokens {
             if !state
                 .refresh_store
-                .is_live(&claims.fam, &claims.jti, now)
+                .is_live(SessionRef::from(&claims), &claims.jti, now)
                 .await?
             {
                 return Err(ApiError::TokenNotValid);
@@ -236,7 +236,18 @@ impl TokensApi {
                 refresh: None,
             })));
         }
-        let next = state.issuer.issue_pair_in_family(&subject, &claims.fam);
+        let auth_time = claims.auth_time.unwrap_or(claims.iat);
+        let Some(next) = state
+            .issuer
+            .issue_pair_in_family(&subject, &claims.fam, auth_time)
+        else {
+            // The session has reached `session_max_lifetime`: its owner logs in again.
+            state
+                .refresh_store
+                .revoke(SessionRef::from(&claims))
+                .await?;
+            return Err(ApiError::TokenNotValid);
+        };
         let rotation = state
             .refresh_store
             .rotate(
@@ -250,7 +261,9 @@ impl TokensApi {
             Rotation::Rotated => next,
             // The answer to an earlier presentation of this token was lost: the same successor.
             Rotation::Retried(successor) => {
-                state.issuer.reissue_pair(&subject, &claims.fam, successor)
+                state
+                    .issuer
+                    .reissue_pair(&subject, &claims.fam, auth_time, successor)
             }
             Rotation::Reused => {
                 bump(&state.metrics.tokens.reuse_detected);
@@ -290,7 +303,7 @@ impl TokensApi {
         let now = chrono::Utc::now().timestamp();
         if state
             .refresh_store
-            .is_live(&claims.fam, &claims.jti, now)
+            .is_live(SessionRef::from(&claims), &claims.jti, now)
             .await?
         {
             Ok(EmptyResponse::Ok(Json(Empty {})))
@@ -318,7 +331,11 @@ impl TokensApi {
             .verifier
             .verify_refresh(&presented)
             .map_err(|_| ApiError::TokenNotValid)?;
-        if state.refresh_store.revoke(&claims.fam).await? {
+        if state
+            .refresh_store
+            .revoke(SessionRef::from(&claims))
+            .await?
+        {
             bump(&state.metrics.tokens.revoked);
             Ok(EmptyResponse::Ok(Json(Empty {})))
         } else {

@@ -14,6 +14,10 @@ pub struct Model {
     /// retry needs to be given the same token again, while it is still `live_jti`.
     pub successor_jti: Option<String>,
     pub successor_issued_at: Option<i64>,
+    /// The account the session belongs to; `None` for anonymous sessions.
+    pub account_id: Option<i64>,
+    /// Unix seconds: when the session began.
+    pub created_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

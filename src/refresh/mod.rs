@@ -34,10 +34,20 @@ pub enum Rotation {
 #[error("refresh store unavailable: {0:#}")]
 pub struct StoreUnavailable(#[from] pub anyhow::Error);
 
+/// Names a family: the account it belongs to (`None`: anonymous) and its id, the `sid` of the
+/// access tokens minted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionRef<'a> {
+    pub account: Option<i64>,
+    pub family: &'a str,
+}
+
 /// The live member of a family, as issued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LiveToken<'a> {
-    pub family: &'a str,
+    pub session: SessionRef<'a>,
+    /// Unix seconds: when the session began (the login), whatever member is live.
+    pub created_at: i64,
     pub jti: &'a str,
     /// Unix seconds.
     pub issued_at: i64,
@@ -48,11 +58,32 @@ pub struct LiveToken<'a> {
 impl<'a> From<&'a crate::token::RefreshClaims> for LiveToken<'a> {
     fn from(claims: &'a crate::token::RefreshClaims) -> Self {
         Self {
-            family: &claims.fam,
+            session: SessionRef::from(claims),
+            created_at: claims.auth_time.unwrap_or(claims.iat),
             jti: &claims.jti,
             issued_at: claims.iat,
             expires_at: claims.exp,
         }
+    }
+}
+
+impl<'a> From<&'a crate::token::RefreshClaims> for SessionRef<'a> {
+    fn from(claims: &'a crate::token::RefreshClaims) -> Self {
+        Self {
+            account: claims.user_id,
+            family: &claims.fam,
+        }
+    }
+}
+
+impl<'a> SessionRef<'a> {
+    /// The session an access token was minted in; `None` for tokens from before sessions
+    /// were named.
+    pub fn of_access(claims: &'a crate::token::AccessClaims) -> Option<Self> {
+        claims.sid.as_deref().map(|family| Self {
+            account: claims.user_id,
+            family,
+        })
     }
 }
 
@@ -64,12 +95,29 @@ pub struct Successor {
     pub expires_at: i64,
 }
 
+/// One live session of an account, as its owner may see it: never a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    pub family: String,
+    /// Unix seconds: the login.
+    pub created_at: i64,
+    /// Unix seconds: the last rotation, if any.
+    pub refreshed_at: Option<i64>,
+    /// Unix seconds: when the live member expires, unless refreshed before.
+    pub expires_at: i64,
+}
+
+/// Most sessions one account may hold: the one nearest its expiry ends when a login would pass
+/// it, so that no account, whoever holds its password, grows the store without bound.
+pub const MAX_SESSIONS_PER_ACCOUNT: usize = 2000;
+
 #[async_trait::async_trait]
 pub trait RefreshStore: Send + Sync {
-    /// Starts a family whose only member is `first`.
+    /// Starts a family whose only member is `first`, indexed under its account. An account
+    /// at `MAX_SESSIONS_PER_ACCOUNT` loses the session nearest its expiry to make room.
     async fn start(&self, first: LiveToken<'_>) -> Result<(), StoreUnavailable>;
 
-    /// If `presented_jti` is the live member of `next.family`, makes `next` the live member.
+    /// If `presented_jti` is the live member of `next`'s family, makes `next` the live member.
     /// If it is the member spent by a rotation less than `retry_grace_s` seconds ago, answers
     /// that rotation's successor and changes nothing. Otherwise the family is revoked.
     async fn rotate(
@@ -80,15 +128,30 @@ pub trait RefreshStore: Send + Sync {
         retry_grace_s: i64,
     ) -> Result<Rotation, StoreUnavailable>;
 
-    /// Whether `jti` is the live member of an unrevoked, unexpired `family`.
-    async fn is_live(&self, family: &str, jti: &str, now: i64) -> Result<bool, StoreUnavailable>;
+    /// Whether `jti` is the live member of an unrevoked, unexpired family.
+    async fn is_live(
+        &self,
+        session: SessionRef<'_>,
+        jti: &str,
+        now: i64,
+    ) -> Result<bool, StoreUnavailable>;
 
-    /// Whether `family` is unrevoked and unexpired, whichever member is live: the access tokens
-    /// minted in it are still part of a session.
-    async fn session_exists(&self, family: &str, now: i64) -> Result<bool, StoreUnavailable>;
+    /// Whether the family is unrevoked and unexpired, whichever member is live: the access
+    /// tokens minted in it are still part of a session.
+    async fn session_exists(
+        &self,
+        session: SessionRef<'_>,
+        now: i64,
+    ) -> Result<bool, StoreUnavailable>;
 
-    /// Ends a family; `false` if there was none. Idempotent.
-    async fn revoke(&self, family: &str) -> Result<bool, StoreUnavailable>;
+    /// Ends a family; `false` if there was none (or it is another account's). Idempotent.
+    async fn revoke(&self, session: SessionRef<'_>) -> Result<bool, StoreUnavailable>;
+
+    /// The account's live sessions, oldest first.
+    async fn list(&self, account: i64, now: i64) -> Result<Vec<SessionInfo>, StoreUnavailable>;
+
+    /// Ends every session of the account but `keep`, in one step; answers how many ended.
+    async fn end_all(&self, account: i64, keep: Option<&str>) -> Result<u64, StoreUnavailable>;
 
     /// Drops families whose live member has expired; what it returns is how many. Redis
     /// expires its keys itself.

@@ -3,10 +3,25 @@
 -- KEYS[2]: the family's retry record, "<successor jti> <its iat> <its exp> <spent jti> <rotated
 --          at>", written by each rotation, so that the spent member presented again within the
 --          grace (its answer may have been lost) is given the same successor.
--- ARGV: 1 presented jti, 2 next jti, 3 next iat, 4 next exp (unix s), 5 retry grace (s).
+-- KEYS[3], KEYS[4]: for an account's family, its account's session index and metadata (see
+--          sessions.lua), kept in step: the family's expiry and last rotation, or its removal.
+-- ARGV: 1 presented jti, 2 next jti, 3 next iat, 4 next exp (unix s), 5 retry grace (s),
+--       6 family, 7 the session's start (unix s).
 -- Time is the Redis server's: instances whose clocks differ agree on the grace.
 -- Returns {'1'} rotated; {'3', jti, iat, exp} the successor, for a retry within the grace;
 -- {'2'} reused (the family is deleted); {'0'} unknown.
+local indexed = KEYS[3] ~= nil
+
+local function expire_index_with_last()
+  local last = redis.call('ZRANGE', KEYS[3], -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('EXPIREAT', KEYS[3], last[2])
+    redis.call('EXPIREAT', KEYS[4], last[2])
+  else
+    redis.call('DEL', KEYS[3], KEYS[4])
+  end
+end
+
 local live = redis.call('GET', KEYS[1])
 if not live then
   return {'0'}
@@ -15,6 +30,11 @@ local now = tonumber(redis.call('TIME')[1])
 if live == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[4])
   redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] .. ' ' .. now, 'EXAT', ARGV[4])
+  if indexed then
+    redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
+    redis.call('HSET', KEYS[4], ARGV[6], ARGV[7] .. ' ' .. now)
+    expire_index_with_last()
+  end
   return {'1'}
 end
 local grace = tonumber(ARGV[5])
@@ -33,4 +53,9 @@ if grace > 0 then
   end
 end
 redis.call('DEL', KEYS[1], KEYS[2])
+if indexed then
+  redis.call('ZREM', KEYS[3], ARGV[6])
+  redis.call('HDEL', KEYS[4], ARGV[6])
+  expire_index_with_last()
+end
 return {'2'}

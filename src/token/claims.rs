@@ -44,6 +44,11 @@ pub struct RefreshClaims {
     pub iat: i64,
     pub jti: String,
     pub fam: String,
+    /// When the session began (OpenID's name for it): no refresh carries the family past
+    /// `session_max_lifetime` from here. Tokens minted before it was recorded lack it, and
+    /// their next refresh starts the count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     pub token_type: TokenType,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_id: Option<i64>,

@@ -13,6 +13,8 @@ pub struct Lifetimes {
     pub refresh: Duration,
     pub anonymous_access: Duration,
     pub anonymous_refresh: Duration,
+    /// However often it is refreshed, a session ends this long after it began.
+    pub session_max: Duration,
 }
 
 impl Default for Lifetimes {
@@ -22,6 +24,7 @@ impl Default for Lifetimes {
             refresh: Duration::from_secs(24 * 60 * 60),
             anonymous_access: Duration::from_secs(2 * 60),
             anonymous_refresh: Duration::from_secs(60 * 60),
+            session_max: Duration::from_secs(30 * 24 * 60 * 60),
         }
     }
 }
@@ -63,18 +66,40 @@ impl TokenIssuer {
 
     /// A new access token and a refresh token that starts a new family.
     pub fn issue_pair(&self, subject: &Subject) -> IssuedPair {
-        self.issue_pair_in_family(subject, &uuid::Uuid::new_v4().to_string())
+        let now = chrono::Utc::now().timestamp();
+        self.pair_in_family(subject, &uuid::Uuid::new_v4().to_string(), now, now)
+            .expect("a session that begins now is within its lifetime")
     }
 
-    /// A pair whose refresh token joins `family` (a rotation) or starts it.
-    pub fn issue_pair_in_family(&self, subject: &Subject, family: &str) -> IssuedPair {
-        let now = chrono::Utc::now().timestamp();
+    /// A pair whose refresh token joins `family`, the session that began at `auth_time`;
+    /// `None` once that session has reached `session_max_lifetime`.
+    pub fn issue_pair_in_family(
+        &self,
+        subject: &Subject,
+        family: &str,
+        auth_time: i64,
+    ) -> Option<IssuedPair> {
+        self.pair_in_family(subject, family, auth_time, chrono::Utc::now().timestamp())
+    }
+
+    fn pair_in_family(
+        &self,
+        subject: &Subject,
+        family: &str,
+        auth_time: i64,
+        now: i64,
+    ) -> Option<IssuedPair> {
+        let session_ends_at = auth_time.saturating_add(self.lifetimes.session_max.as_secs() as i64);
+        let expires_at = (now + self.lifetimes_for(subject.role).1).min(session_ends_at);
+        if expires_at <= now {
+            return None;
+        }
         let successor = Successor {
             jti: uuid::Uuid::new_v4().simple().to_string(),
             issued_at: now,
-            expires_at: now + self.lifetimes_for(subject.role).1,
+            expires_at,
         };
-        self.pair_with_refresh(subject, family, successor, now)
+        Some(self.pair_with_refresh(subject, family, auth_time, successor, now))
     }
 
     /// A new access token beside the refresh token `successor` was issued as: the same claims,
@@ -83,15 +108,18 @@ impl TokenIssuer {
         &self,
         subject: &Subject,
         family: &str,
+        auth_time: i64,
         successor: Successor,
     ) -> IssuedPair {
-        self.pair_with_refresh(subject, family, successor, chrono::Utc::now().timestamp())
+        let now = chrono::Utc::now().timestamp();
+        self.pair_with_refresh(subject, family, auth_time, successor, now)
     }
 
     fn pair_with_refresh(
         &self,
         subject: &Subject,
         family: &str,
+        auth_time: i64,
         refresh: Successor,
         now: i64,
     ) -> IssuedPair {
@@ -103,6 +131,7 @@ impl TokenIssuer {
             iat: refresh.issued_at,
             jti: refresh.jti,
             fam: family.to_owned(),
+            auth_time: Some(auth_time),
             token_type: TokenType::Refresh,
             user_id: subject.user_id,
             role: subject.role,

@@ -21,6 +21,7 @@ on_every_session_store!(
     verify_accepts_access_tokens_and_live_refresh_tokens_only,
     blacklist_ends_the_session_and_a_second_call_is_a_401,
     anonymous_tokens_are_short_lived_stay_anonymous_and_reach_no_account,
+    no_refresh_carries_a_session_past_its_maximum_lifetime,
 );
 
 fn pair(body: &Value) -> (String, String) {
@@ -272,4 +273,25 @@ async fn with_rotation_off_refresh_returns_only_an_access_token() {
         app.post_refresh(&user.refresh).await.status(),
         StatusCode::UNAUTHORIZED
     );
+}
+
+async fn no_refresh_carries_a_session_past_its_maximum_lifetime(sessions: Sessions) {
+    let (_db, mut settings) = crate::helpers::settings_with_sessions(sessions).await;
+    settings.lifetimes.session_max = std::time::Duration::from_secs(3);
+    let app = TestApp::spawn_with(settings).await;
+    let user = app.create_user(Role::Customer).await;
+    let auth_time = peek(&user.refresh).1["auth_time"].as_i64().unwrap();
+    assert_eq!(peek(&user.refresh).1["exp"].as_i64().unwrap(), auth_time + 3);
+
+    let (status, body) = status_and_json(app.post_refresh(&user.refresh).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (_, refresh) = pair(&body);
+    let claims = peek(&refresh).1;
+    assert_eq!(claims["auth_time"], auth_time, "the session keeps its start");
+    assert_eq!(claims["exp"].as_i64().unwrap(), auth_time + 3);
+
+    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    let (status, body) = status_and_json(app.post_refresh(&refresh).await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["code"], "token_not_valid");
 }

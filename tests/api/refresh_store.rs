@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use tessera::refresh::{
-    LiveToken, RedisRefreshStore, RefreshStore, Rotation, SqlRefreshStore, Successor,
+    LiveToken, MAX_SESSIONS_PER_ACCOUNT, RedisRefreshStore, RefreshStore, Rotation, SessionRef,
+    SqlRefreshStore, Successor,
 };
 
 use crate::helpers::{Backend, TestDatabase, redis_url};
@@ -87,6 +88,11 @@ on_every_store!(
     within_the_grace_the_spent_token_gets_the_same_successor,
     after_the_grace_or_for_an_older_member_reuse_revokes,
     fifty_concurrent_presentations_within_the_grace_share_one_successor,
+    an_accounts_sessions_are_listed_and_ended_together,
+    one_session_ends_alone_and_only_for_its_account,
+    expired_sessions_are_not_listed,
+    an_account_at_the_cap_loses_the_session_nearest_its_expiry,
+    anonymous_families_rotate_and_end_outside_any_account,
 );
 
 fn now() -> i64 {
@@ -101,9 +107,20 @@ fn jti() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// The account every family in this suite belongs to, unless a test says otherwise.
+const ACCOUNT: i64 = 7;
+
+fn session(family: &str) -> SessionRef<'_> {
+    SessionRef {
+        account: Some(ACCOUNT),
+        family,
+    }
+}
+
 fn live<'a>(family: &'a str, jti: &'a str) -> LiveToken<'a> {
     LiveToken {
-        family,
+        session: session(family),
+        created_at: now(),
         jti,
         issued_at: now(),
         expires_at: now() + 3600,
@@ -117,11 +134,31 @@ async fn a_started_family_has_its_first_token_live(kind: Kind) {
 
     store.start(live(&family, &first)).await.unwrap();
 
-    assert!(store.is_live(&family, &first, now()).await.unwrap());
-    assert!(!store.is_live(&family, &jti(), now()).await.unwrap());
-    assert!(!store.is_live(&self::family(), &first, now()).await.unwrap());
-    assert!(store.session_exists(&family, now()).await.unwrap());
-    assert!(!store.session_exists(&self::family(), now()).await.unwrap());
+    assert!(
+        store
+            .is_live(session(&family), &first, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_live(session(&family), &jti(), now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_live(session(&self::family()), &first, now())
+            .await
+            .unwrap()
+    );
+    assert!(store.session_exists(session(&family), now()).await.unwrap());
+    assert!(
+        !store
+            .session_exists(session(&self::family()), now())
+            .await
+            .unwrap()
+    );
 }
 
 async fn rotation_makes_the_next_token_live_and_spends_the_presented_one(kind: Kind) {
@@ -136,10 +173,20 @@ async fn rotation_makes_the_next_token_live_and_spends_the_presented_one(kind: K
         .unwrap();
 
     assert_eq!(rotation, Rotation::Rotated);
-    assert!(store.is_live(&family, &second, now()).await.unwrap());
-    assert!(!store.is_live(&family, &first, now()).await.unwrap());
     assert!(
-        store.session_exists(&family, now()).await.unwrap(),
+        store
+            .is_live(session(&family), &second, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .is_live(session(&family), &first, now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        store.session_exists(session(&family), now()).await.unwrap(),
         "rotation keeps the session"
     );
 }
@@ -161,11 +208,19 @@ async fn reuse_of_a_spent_token_revokes_the_family(kind: Kind) {
 
     assert_eq!(replay, Rotation::Reused);
     assert!(
-        !store.is_live(&family, &second, now()).await.unwrap(),
+        !store
+            .is_live(session(&family), &second, now())
+            .await
+            .unwrap(),
         "the newest member died too"
     );
-    assert!(!store.is_live(&family, &third, now()).await.unwrap());
-    assert!(!store.session_exists(&family, now()).await.unwrap());
+    assert!(
+        !store
+            .is_live(session(&family), &third, now())
+            .await
+            .unwrap()
+    );
+    assert!(!store.session_exists(session(&family), now()).await.unwrap());
     assert_eq!(
         store
             .rotate(&second, live(&family, &jti()), now(), 0)
@@ -183,11 +238,16 @@ async fn revoke_ends_the_family_and_is_idempotent(kind: Kind) {
     store.start(live(&family, &first)).await.unwrap();
     store.start(live(&other_family, &other)).await.unwrap();
 
-    assert!(store.revoke(&family).await.unwrap());
-    assert!(!store.revoke(&family).await.unwrap());
-    assert!(!store.session_exists(&family, now()).await.unwrap());
+    assert!(store.revoke(session(&family)).await.unwrap());
+    assert!(!store.revoke(session(&family)).await.unwrap());
+    assert!(!store.session_exists(session(&family), now()).await.unwrap());
 
-    assert!(!store.is_live(&family, &first, now()).await.unwrap());
+    assert!(
+        !store
+            .is_live(session(&family), &first, now())
+            .await
+            .unwrap()
+    );
     assert_eq!(
         store
             .rotate(&first, live(&family, &jti()), now(), 0)
@@ -196,7 +256,10 @@ async fn revoke_ends_the_family_and_is_idempotent(kind: Kind) {
         Rotation::Unknown
     );
     assert!(
-        store.is_live(&other_family, &other, now()).await.unwrap(),
+        store
+            .is_live(session(&other_family), &other, now())
+            .await
+            .unwrap(),
         "other families are untouched"
     );
 }
@@ -208,7 +271,8 @@ async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
     // Expired a second ago: Redis drops the key at once, SQL compares with `now`.
     store
         .start(LiveToken {
-            family: &family,
+            session: session(&family),
+            created_at: now() - 3600,
             jti: &first,
             issued_at: now() - 3600,
             expires_at: now() - 1,
@@ -216,8 +280,13 @@ async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
         .await
         .unwrap();
 
-    assert!(!store.is_live(&family, &first, now()).await.unwrap());
-    assert!(!store.session_exists(&family, now()).await.unwrap());
+    assert!(
+        !store
+            .is_live(session(&family), &first, now())
+            .await
+            .unwrap()
+    );
+    assert!(!store.session_exists(session(&family), now()).await.unwrap());
     assert_eq!(
         store
             .rotate(&first, live(&family, &jti()), now(), 0)
@@ -227,7 +296,7 @@ async fn expired_families_are_not_live_and_do_not_rotate(kind: Kind) {
     );
     store.prune(now()).await.unwrap();
     assert!(
-        !store.revoke(&family).await.unwrap(),
+        !store.revoke(session(&family)).await.unwrap(),
         "pruned or expired: nothing left to revoke"
     );
 }
@@ -288,7 +357,10 @@ async fn within_the_grace_the_spent_token_gets_the_same_successor(kind: Kind) {
         );
     }
     assert!(
-        store.is_live(&family, &second, now()).await.unwrap(),
+        store
+            .is_live(session(&family), &second, now())
+            .await
+            .unwrap(),
         "a retry changes nothing: the successor stays the one live member"
     );
 }
@@ -315,7 +387,7 @@ async fn after_the_grace_or_for_an_older_member_reuse_revokes(kind: Kind) {
         Rotation::Reused,
         "two members back is theft, grace or not"
     );
-    assert!(!store.session_exists(&family, now()).await.unwrap());
+    assert!(!store.session_exists(session(&family), now()).await.unwrap());
 
     // A grace of 1 s, waited out for real: Redis times the grace by its own clock.
     let (family, first, second) = (self::family(), jti(), jti());
@@ -333,7 +405,12 @@ async fn after_the_grace_or_for_an_older_member_reuse_revokes(kind: Kind) {
         Rotation::Reused,
         "the grace is over"
     );
-    assert!(!store.is_live(&family, &second, now()).await.unwrap());
+    assert!(
+        !store
+            .is_live(session(&family), &second, now())
+            .await
+            .unwrap()
+    );
 
     // A grace of 0 is strict: the spent token is reuse at once.
     let (family, first, second) = (self::family(), jti(), jti());
@@ -385,36 +462,305 @@ async fn fifty_concurrent_presentations_within_the_grace_share_one_successor(kin
             other => panic!("{other:?} within the grace"),
         }
     }
-    assert!(store.is_live(&family, winners[0], now()).await.unwrap());
+    assert!(
+        store
+            .is_live(session(&family), winners[0], now())
+            .await
+            .unwrap()
+    );
 }
 
 /// An instance of the version before retries rotates by replacing the live jti alone. The
 /// retry record left from an earlier rotation must then answer nothing: the token it spent is
-/// reuse, never a way to the member the older instance made live.
+/// reuse, never a way to the member the older instance made live. (Only anonymous families are
+/// where that version kept them.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_a_rotation_by_an_older_instance_is_never_answered_as_a_retry() {
     let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
     let store = RedisRefreshStore::new(&redis_url(), &prefix).unwrap();
     let (family, first, second, third) = (family(), jti(), jti(), jti());
-    store.start(live(&family, &first)).await.unwrap();
+    store.start(anonymous(&family, &first)).await.unwrap();
     store
-        .rotate(&first, live(&family, &second), now(), 10)
+        .rotate(&first, anonymous(&family, &second), now(), 10)
         .await
         .unwrap();
-    let client = redis::Client::open(redis_url()).unwrap();
-    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("SET")
-        .arg(format!("{prefix}{{f:{family}}}"))
-        .arg(&third)
-        .query_async::<()>(&mut connection)
-        .await
-        .unwrap();
-    assert!(store.is_live(&family, &third, now()).await.unwrap());
+    redis_set(&format!("{prefix}{{f:{family}}}"), &third).await;
+    let session = SessionRef {
+        account: None,
+        family: &family,
+    };
+    assert!(store.is_live(session, &third, now()).await.unwrap());
     assert_eq!(
         store
-            .rotate(&first, live(&family, &jti()), now(), 10)
+            .rotate(&first, anonymous(&family, &jti()), now(), 10)
             .await
             .unwrap(),
         Rotation::Reused
     );
+}
+
+/// A session an older version started for an account (at `{f:<family>}`, outside the index) is
+/// still live, and its next rotation moves it into the account's index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_an_unindexed_family_joins_the_index_at_its_next_rotation() {
+    let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    let store = RedisRefreshStore::new(&redis_url(), &prefix).unwrap();
+    let (family, first, second) = (family(), jti(), jti());
+    redis_set(&format!("{prefix}{{f:{family}}}"), &first).await;
+
+    assert!(
+        store
+            .is_live(session(&family), &first, now())
+            .await
+            .unwrap()
+    );
+    assert!(store.list(ACCOUNT, now()).await.unwrap().is_empty());
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &second), now(), 0)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].family, family);
+    assert!(
+        store
+            .is_live(session(&family), &second, now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .rotate(&first, live(&family, &jti()), now(), 0)
+            .await
+            .unwrap(),
+        Rotation::Reused,
+        "the spent member is reuse in its new place too"
+    );
+}
+
+async fn redis_set(key: &str, value: &str) {
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .arg("EX")
+        .arg(3600)
+        .query_async::<()>(&mut connection)
+        .await
+        .unwrap();
+}
+
+fn anonymous<'a>(family: &'a str, jti: &'a str) -> LiveToken<'a> {
+    LiveToken {
+        session: SessionRef {
+            account: None,
+            family,
+        },
+        ..live(family, jti)
+    }
+}
+
+fn of_account<'a>(account: i64, family: &'a str, jti: &'a str) -> LiveToken<'a> {
+    LiveToken {
+        session: SessionRef {
+            account: Some(account),
+            family,
+        },
+        ..live(family, jti)
+    }
+}
+
+async fn an_accounts_sessions_are_listed_and_ended_together(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let families: Vec<(String, String)> = (0..3).map(|_| (family(), jti())).collect();
+    for (family, first) in &families {
+        store.start(live(family, first)).await.unwrap();
+    }
+    let rotated_at = now();
+    let (rotated, next) = (&families[1].0, jti());
+    store
+        .rotate(&families[1].1, live(rotated, &next), rotated_at, 0)
+        .await
+        .unwrap();
+    let (someone_elses, theirs) = (family(), jti());
+    store
+        .start(of_account(ACCOUNT + 1, &someone_elses, &theirs))
+        .await
+        .unwrap();
+    let (anonymous_family, anonymous_jti) = (family(), jti());
+    store
+        .start(anonymous(&anonymous_family, &anonymous_jti))
+        .await
+        .unwrap();
+
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    let mut listed_families: Vec<&str> = listed.iter().map(|s| s.family.as_str()).collect();
+    listed_families.sort();
+    let mut expected: Vec<&str> = families.iter().map(|(f, _)| f.as_str()).collect();
+    expected.sort();
+    assert_eq!(listed_families, expected);
+    for session in &listed {
+        assert!(session.created_at >= rotated_at - 5 && session.created_at <= now());
+        assert!(session.expires_at > now());
+        if &session.family == rotated {
+            assert!(session.refreshed_at.is_some_and(|at| at >= rotated_at - 1));
+        } else {
+            assert_eq!(session.refreshed_at, None);
+        }
+    }
+
+    let keep = &families[0].0;
+    assert_eq!(store.end_all(ACCOUNT, Some(keep)).await.unwrap(), 2);
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(&listed[0].family, keep);
+    assert!(!store.is_live(session(rotated), &next, now()).await.unwrap());
+    assert_eq!(
+        store
+            .rotate(&next, live(rotated, &jti()), now(), 0)
+            .await
+            .unwrap(),
+        Rotation::Unknown,
+        "an ended session does not come back"
+    );
+    assert!(
+        store
+            .is_live(session(keep), &families[0].1, now())
+            .await
+            .unwrap()
+    );
+    let theirs_session = SessionRef {
+        account: Some(ACCOUNT + 1),
+        family: &someone_elses,
+    };
+    assert!(store.is_live(theirs_session, &theirs, now()).await.unwrap());
+    let anonymous_session = SessionRef {
+        account: None,
+        family: &anonymous_family,
+    };
+    assert!(
+        store
+            .is_live(anonymous_session, &anonymous_jti, now())
+            .await
+            .unwrap()
+    );
+
+    assert_eq!(store.end_all(ACCOUNT, None).await.unwrap(), 1);
+    assert!(store.list(ACCOUNT, now()).await.unwrap().is_empty());
+    assert_eq!(store.end_all(ACCOUNT, None).await.unwrap(), 0);
+}
+
+async fn one_session_ends_alone_and_only_for_its_account(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, other_family, other) = (family(), jti(), family(), jti());
+    store.start(live(&family, &first)).await.unwrap();
+    store.start(live(&other_family, &other)).await.unwrap();
+
+    let as_someone_else = SessionRef {
+        account: Some(ACCOUNT + 1),
+        family: &family,
+    };
+    assert!(!store.revoke(as_someone_else).await.unwrap());
+    assert!(
+        store
+            .is_live(session(&family), &first, now())
+            .await
+            .unwrap()
+    );
+
+    assert!(store.revoke(session(&family)).await.unwrap());
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].family, other_family);
+}
+
+async fn expired_sessions_are_not_listed(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (expired, first, live_family, second) = (family(), jti(), family(), jti());
+    store
+        .start(LiveToken {
+            expires_at: now() - 1,
+            ..live(&expired, &first)
+        })
+        .await
+        .unwrap();
+    store.start(live(&live_family, &second)).await.unwrap();
+
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].family, live_family);
+}
+
+async fn an_account_at_the_cap_loses_the_session_nearest_its_expiry(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (soonest, soonest_jti) = (family(), jti());
+    store
+        .start(LiveToken {
+            expires_at: now() + 60,
+            ..live(&soonest, &soonest_jti)
+        })
+        .await
+        .unwrap();
+    let families: Vec<(String, String)> = (1..MAX_SESSIONS_PER_ACCOUNT)
+        .map(|_| (family(), jti()))
+        .collect();
+    join_all(families.chunks(100).map(|chunk| {
+        let store = Arc::clone(store);
+        let chunk = chunk.to_vec();
+        async move {
+            for (family, first) in &chunk {
+                store.start(live(family, first)).await.unwrap();
+            }
+        }
+    }))
+    .await;
+    assert_eq!(
+        store.list(ACCOUNT, now()).await.unwrap().len(),
+        MAX_SESSIONS_PER_ACCOUNT
+    );
+
+    let (newest, newest_jti) = (family(), jti());
+    store.start(live(&newest, &newest_jti)).await.unwrap();
+
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    assert_eq!(listed.len(), MAX_SESSIONS_PER_ACCOUNT);
+    assert!(listed.iter().any(|s| s.family == newest));
+    assert!(!listed.iter().any(|s| s.family == soonest));
+    assert!(
+        !store
+            .is_live(session(&soonest), &soonest_jti, now())
+            .await
+            .unwrap()
+    );
+}
+
+async fn anonymous_families_rotate_and_end_outside_any_account(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, second) = (family(), jti(), jti());
+    let session = SessionRef {
+        account: None,
+        family: &family,
+    };
+    store.start(anonymous(&family, &first)).await.unwrap();
+    assert_eq!(
+        store
+            .rotate(&first, anonymous(&family, &second), now(), 0)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert!(store.is_live(session, &second, now()).await.unwrap());
+    assert!(store.list(ACCOUNT, now()).await.unwrap().is_empty());
+    assert!(store.revoke(session).await.unwrap());
+    assert!(!store.session_exists(session, now()).await.unwrap());
 }
