@@ -82,6 +82,10 @@ pub struct SettingsArgs {
     /// Prefix of every Redis key Tessera writes [default: tessera:]
     #[arg(long, env = "TESSERA_REDIS_PREFIX", global = true)]
     pub redis_prefix: Option<String>,
+    /// Forward auth also asks the session store whether the token's session is still live,
+    /// so a logout cuts a gateway's access at once instead of at the token's expiry [default: false]
+    #[arg(long, env = "TESSERA_FORWARD_AUTH_CHECK_SESSION", global = true, value_parser = BoolishValueParser::new())]
+    pub forward_auth_check_session: Option<bool>,
     /// Refresh returns a new refresh token and spends the old one [default: true]
     #[arg(long, env = "TESSERA_ROTATE_REFRESH_TOKENS", global = true, value_parser = BoolishValueParser::new())]
     pub rotate_refresh_tokens: Option<bool>,
@@ -195,6 +199,7 @@ struct FileSettings {
     redis_url: Option<String>,
     redis_prefix: Option<String>,
     rotate_refresh_tokens: Option<bool>,
+    forward_auth_check_session: Option<bool>,
     refresh_reuse_grace: Option<String>,
     customers_listen: Option<String>,
     customers_database_url: Option<String>,
@@ -261,6 +266,7 @@ pub struct Settings {
     pub redis_url: Option<String>,
     pub redis_prefix: String,
     pub rotate_refresh_tokens: bool,
+    pub forward_auth_check_session: bool,
     pub refresh_reuse_grace: Duration,
     pub customers_listen: SocketAddr,
     pub customers_database_url: String,
@@ -508,6 +514,10 @@ impl Settings {
                 .or(file.redis_prefix)
                 .unwrap_or_else(|| "tessera:".into()),
             refresh_reuse_grace,
+            forward_auth_check_session: args
+                .forward_auth_check_session
+                .or(file.forward_auth_check_session)
+                .unwrap_or(false),
             rotate_refresh_tokens: args
                 .rotate_refresh_tokens
                 .or(file.rotate_refresh_tokens)

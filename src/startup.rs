@@ -11,7 +11,7 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use crate::{
     auth::{
         AccountsApi, AuthState, CaptchaVerifier, ForwardAuthApi, IntrospectionApi, PasswordHasher,
-        RateLimits, TokensApi, WellKnownApi, forward_ext_authz,
+        RateLimits, SessionsApi, TokensApi, WellKnownApi, forward_ext_authz,
     },
     config::Settings,
     customers::{CustomersApi, CustomersState},
@@ -39,6 +39,7 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 pub type AuthApis = (
     AccountsApi,
     TokensApi,
+    SessionsApi,
     IntrospectionApi,
     ForwardAuthApi,
     WellKnownApi,
@@ -50,6 +51,7 @@ pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
         (
             AccountsApi,
             TokensApi,
+            SessionsApi,
             IntrospectionApi,
             ForwardAuthApi,
             WellKnownApi,
@@ -119,6 +121,7 @@ impl AuthApp {
             hasher,
             registration: settings.registration,
             rotate_refresh_tokens: settings.rotate_refresh_tokens,
+            forward_auth_check_session: settings.forward_auth_check_session,
             refresh_reuse_grace_s: settings.refresh_reuse_grace.as_secs() as i64,
             limits: RateLimits::new(&settings.rate_limits),
             metrics: Arc::new(metrics_for(&auth_openapi().spec(), &[EXT_AUTHZ_ROUTE])),

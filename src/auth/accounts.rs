@@ -290,7 +290,7 @@ impl AuthState {
         }
     }
 
-    async fn load_caller(
+    pub(super) async fn load_caller(
         &self,
         claims: &crate::token::AccessClaims,
     ) -> Result<user::Model, ApiError> {

@@ -9,7 +9,7 @@ use poem::{
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::{AuthState, AuthTags, BearerAuth};
-use crate::{domain::Role, error::ApiError, token::AccessClaims};
+use crate::{domain::Role, error::ApiError, refresh::SessionRef, token::AccessClaims};
 
 pub struct ForwardAuthApi;
 
@@ -25,6 +25,24 @@ pub enum ForwardResponse {
         #[oai(header = "X-Auth-Username")]
         Option<String>,
     ),
+}
+
+impl AuthState {
+    /// With `forward_auth_check_session`, a token whose session has ended (logout, logout
+    /// everywhere, a deactivated account) is refused at once rather than at its `exp`.
+    async fn check_forward_session(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+        let Some(session) =
+            SessionRef::of_access(claims).filter(|_| self.forward_auth_check_session)
+        else {
+            return Ok(());
+        };
+        let now = chrono::Utc::now().timestamp();
+        if self.refresh_store.session_exists(session, now).await? {
+            Ok(())
+        } else {
+            Err(ApiError::TokenNotValid)
+        }
+    }
 }
 
 /// The one rule every gateway's question is answered by.
@@ -70,11 +88,19 @@ impl ForwardAuthApi {
     /// asks for a method that writes. The original method is read from `X-Forwarded-Method`
     /// (Traefik) and `X-Original-Method` (set it in nginx); an anonymous token passes only when
     /// every such header names a read. Nothing else: nginx turns any other status into a 500.
-    /// A signature check only, no database or Redis round trip.
+    /// A signature check only, no database or Redis round trip, unless the operator turned on
+    /// `forward_auth_check_session`: then a token of an ended session gets 401 at once (and
+    /// 503 while the session store is down).
     #[oai(path = "/auth/forward/", method = "get", operation_id = "forward_auth")]
-    async fn forward(&self, req: &Request, auth: BearerAuth) -> Result<ForwardResponse, ApiError> {
+    async fn forward(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        req: &Request,
+        auth: BearerAuth,
+    ) -> Result<ForwardResponse, ApiError> {
         let claims = auth.0;
         authorize(&claims, req, None)?;
+        state.check_forward_session(&claims).await?;
         Ok(ForwardResponse::Allowed(
             claims.sub,
             claims.role.to_string(),
@@ -89,13 +115,14 @@ impl ForwardAuthApi {
 /// which cannot describe any-method-under-a-prefix.
 #[poem::handler]
 pub async fn forward_ext_authz(req: &Request, state: Data<&Arc<AuthState>>) -> Response {
-    let verdict = bearer_token(req)
-        .and_then(|token| state.verifier.verify_access(token).ok())
-        .ok_or(ApiError::TokenNotValid)
-        .and_then(|claims| {
-            authorize(&claims, req, Some(req.method().as_str()))?;
-            Ok(claims)
-        });
+    let verdict = match bearer_token(req).and_then(|token| state.verifier.verify_access(token).ok())
+    {
+        Some(claims) => match authorize(&claims, req, Some(req.method().as_str())) {
+            Ok(()) => state.check_forward_session(&claims).await.map(|()| claims),
+            Err(refused) => Err(refused),
+        },
+        None => Err(ApiError::TokenNotValid),
+    };
     match verdict {
         Ok(claims) => {
             let mut response = Response::builder()

@@ -6,6 +6,7 @@ pub mod django_password;
 mod forward;
 mod introspection;
 mod password;
+mod sessions;
 mod tokens;
 mod well_known;
 
@@ -20,6 +21,7 @@ pub use captcha::CaptchaVerifier;
 pub use forward::{ForwardAuthApi, forward_ext_authz};
 pub use introspection::{IntrospectionApi, IntrospectionSecret};
 pub use password::{HashCost, HashError, PasswordHasher};
+pub use sessions::SessionsApi;
 pub use tokens::TokensApi;
 pub use well_known::WellKnownApi;
 
@@ -53,6 +55,8 @@ pub struct AuthState {
     pub registration: RegistrationPolicy,
     /// simplejwt's `ROTATE_REFRESH_TOKENS`: refresh spends the presented token.
     pub rotate_refresh_tokens: bool,
+    /// Forward auth asks the store whether the token's session is live, not only its signature.
+    pub forward_auth_check_session: bool,
     /// Seconds after a rotation within which the spent token gets the same successor again.
     pub refresh_reuse_grace_s: i64,
     pub captcha: Option<CaptchaVerifier>,
@@ -111,6 +115,8 @@ pub enum AuthTags {
     Accounts,
     /// Obtaining, refreshing, verifying and revoking tokens.
     Tokens,
+    /// The caller's own sessions: list them, end one, end all.
+    Sessions,
     /// Discovery documents and signing keys.
     WellKnown,
 }

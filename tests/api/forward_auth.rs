@@ -210,3 +210,58 @@ async fn envoy_ext_authz_asks_with_the_original_method_and_path() {
         assert_eq!(header(&refused, "X-Auth-Subject"), None, "{what}");
     }
 }
+
+/// Off (the default), forward auth is a signature check and a logged-out token passes until
+/// its `exp`; with `forward_auth_check_session` it is refused at once, on both routes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_session_check_a_logged_out_token_is_refused_at_once() {
+    for sessions in [
+        crate::helpers::Sessions::Sqlite,
+        crate::helpers::Sessions::Redis,
+    ] {
+        let (_db, mut settings) = crate::helpers::settings_with_sessions(sessions).await;
+        // One issuer for both instances, as behind one load balancer.
+        settings.public_url = Some("http://tessera.test".into());
+        let signature_only = TestApp::spawn_with(settings.clone()).await;
+        settings.forward_auth_check_session = true;
+        let checking = TestApp::spawn_with(settings).await;
+        let customer = checking.create_user(Role::Customer).await;
+        assert_eq!(
+            forward(&checking, Some(&customer.access), None)
+                .await
+                .status(),
+            StatusCode::OK
+        );
+
+        let logout = checking
+            .client
+            .post(checking.url("/auth/logout-all/"))
+            .bearer_auth(&customer.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(logout.status(), StatusCode::OK);
+
+        assert_eq!(
+            forward(&checking, Some(&customer.access), None)
+                .await
+                .status(),
+            StatusCode::UNAUTHORIZED
+        );
+        let ext_authz = checking
+            .client
+            .get(checking.url("/auth/forward/customers/1"))
+            .bearer_auth(&customer.access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ext_authz.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            forward(&signature_only, Some(&customer.access), None)
+                .await
+                .status(),
+            StatusCode::OK,
+            "without the check the token lives to its exp"
+        );
+    }
+}

@@ -22,4 +22,5 @@ mod refresh;
 mod refresh_store;
 mod register;
 mod secrets;
+mod sessions;
 mod token;

@@ -281,13 +281,19 @@ async fn no_refresh_carries_a_session_past_its_maximum_lifetime(sessions: Sessio
     let app = TestApp::spawn_with(settings).await;
     let user = app.create_user(Role::Customer).await;
     let auth_time = peek(&user.refresh).1["auth_time"].as_i64().unwrap();
-    assert_eq!(peek(&user.refresh).1["exp"].as_i64().unwrap(), auth_time + 3);
+    assert_eq!(
+        peek(&user.refresh).1["exp"].as_i64().unwrap(),
+        auth_time + 3
+    );
 
     let (status, body) = status_and_json(app.post_refresh(&user.refresh).await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (_, refresh) = pair(&body);
     let claims = peek(&refresh).1;
-    assert_eq!(claims["auth_time"], auth_time, "the session keeps its start");
+    assert_eq!(
+        claims["auth_time"], auth_time,
+        "the session keeps its start"
+    );
     assert_eq!(claims["exp"].as_i64().unwrap(), auth_time + 3);
 
     tokio::time::sleep(std::time::Duration::from_millis(3100)).await;

@@ -1,0 +1,201 @@
+//! The caller's own sessions over HTTP: list, end one, log out everywhere.
+
+use reqwest::{Response, StatusCode};
+use serde_json::Value;
+use tessera::domain::Role;
+
+use crate::{
+    helpers::{Sessions, TestApp, TestUser, peek, spawn_with_sessions, status_and_json},
+    on_every_session_store,
+};
+
+on_every_session_store!(
+    the_session_list_shows_each_login_and_no_token_material,
+    ending_one_session_logs_out_that_device_only,
+    logout_all_ends_every_session_and_can_keep_the_current_one,
+);
+
+impl TestApp {
+    async fn delete_session(&self, token: &str, id: &str) -> Response {
+        self.client
+            .delete(self.url(&format!("/auth/sessions/{id}/")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn post_logout_all(&self, token: &str, query: &str) -> Response {
+        self.client
+            .post(self.url(&format!("/auth/logout-all/{query}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Another login of `user`: (access, refresh).
+    async fn log_in_again(&self, user: &TestUser) -> (String, String) {
+        let (status, body) =
+            status_and_json(self.post_token(&user.username, &user.password).await).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (
+            body["access"].as_str().unwrap().to_owned(),
+            body["refresh"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    async fn refresh_status(&self, refresh: &str) -> StatusCode {
+        self.post_refresh(refresh).await.status()
+    }
+}
+
+fn sid(access: &str) -> String {
+    peek(access).1["sid"].as_str().unwrap().to_owned()
+}
+
+async fn the_session_list_shows_each_login_and_no_token_material(sessions: Sessions) {
+    let (_db, app) = spawn_with_sessions(sessions).await;
+    let user = app.create_user(Role::Customer).await;
+    let (other_access, other_refresh) = app.log_in_again(&user).await;
+    assert_eq!(app.refresh_status(&other_refresh).await, StatusCode::OK);
+    let someone_else = app.create_user(Role::Customer).await;
+
+    let response = app.get_with_bearer("/auth/sessions/", &user.access).await;
+    let (status, body) = status_and_json(response).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let listed = body.as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{body}");
+    let by_id = |id: &str| listed.iter().find(|s| s["id"] == id).unwrap();
+    let own = by_id(&sid(&user.access));
+    let other = by_id(&sid(&other_access));
+    assert_eq!(own["current"], true);
+    assert_eq!(other["current"], false);
+    assert!(own["refreshed_at"].is_null());
+    assert!(other["refreshed_at"].is_string(), "{other}");
+    for session in listed {
+        let mut fields: Vec<&str> = session
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["created_at", "current", "expires_at", "id", "refreshed_at"]
+        );
+    }
+    let text = body.to_string();
+    for secret in [&user.refresh, &other_refresh, &user.access] {
+        let jti = peek(secret).1["jti"].as_str().unwrap().to_owned();
+        assert!(!text.contains(&jti) && !text.contains(secret.as_str()));
+    }
+    assert!(!text.contains(&sid(&someone_else.access)));
+}
+
+async fn ending_one_session_logs_out_that_device_only(sessions: Sessions) {
+    let (_db, app) = spawn_with_sessions(sessions).await;
+    let user = app.create_user(Role::Customer).await;
+    let (other_access, other_refresh) = app.log_in_again(&user).await;
+    let someone_else = app.create_user(Role::Customer).await;
+
+    assert_eq!(
+        app.delete_session(&user.access, &sid(&someone_else.access))
+            .await
+            .status(),
+        StatusCode::NOT_FOUND,
+        "another account's session is not the caller's to end"
+    );
+    assert_eq!(
+        app.refresh_status(&someone_else.refresh).await,
+        StatusCode::OK
+    );
+    let ended = app.delete_session(&user.access, &sid(&other_access)).await;
+    assert_eq!(ended.status(), StatusCode::NO_CONTENT);
+
+    assert_eq!(
+        app.refresh_status(&other_refresh).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(app.refresh_status(&user.refresh).await, StatusCode::OK);
+    let (status, body) =
+        status_and_json(app.delete_session(&user.access, &sid(&other_access)).await).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["code"], "not_found");
+    for garbage in ["not-a-session", "x".repeat(300).as_str(), "%00"] {
+        assert_eq!(
+            app.delete_session(&user.access, garbage).await.status(),
+            StatusCode::NOT_FOUND,
+            "{garbage}"
+        );
+    }
+}
+
+async fn logout_all_ends_every_session_and_can_keep_the_current_one(sessions: Sessions) {
+    let (_db, app) = spawn_with_sessions(sessions).await;
+    let user = app.create_user(Role::Customer).await;
+    let (_, second) = app.log_in_again(&user).await;
+    let (_, third) = app.log_in_again(&user).await;
+    let someone_else = app.create_user(Role::Customer).await;
+
+    let (status, body) = status_and_json(
+        app.post_logout_all(&user.access, "?keep_current=true")
+            .await,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ended"], 2);
+    for refresh in [&second, &third] {
+        assert_eq!(app.refresh_status(refresh).await, StatusCode::UNAUTHORIZED);
+    }
+    let (status, body) = status_and_json(app.post_refresh(&user.refresh).await).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the current session is kept: {body}"
+    );
+    let access = body["access"].as_str().unwrap().to_owned();
+
+    let (status, body) = status_and_json(app.post_logout_all(&access, "").await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ended"], 1);
+    let left = listed_sessions(&app, &access).await;
+    assert!(left.is_empty(), "no session is left: {left:?}");
+    assert_eq!(
+        app.refresh_status(&someone_else.refresh).await,
+        StatusCode::OK,
+        "other accounts are untouched"
+    );
+}
+
+/// The caller's sessions, as listed.
+async fn listed_sessions(app: &TestApp, access: &str) -> Vec<Value> {
+    let (status, body) =
+        status_and_json(app.get_with_bearer("/auth/sessions/", access).await).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body.as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_and_missing_tokens_reach_no_sessions() {
+    let (_db, app) = spawn_with_sessions(Sessions::Sqlite).await;
+    let (_, anonymous) = status_and_json(app.post_anonymous().await).await;
+    let anonymous = anonymous["access"].as_str().unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+
+    for token in [anonymous, ""] {
+        let expected = if token.is_empty() {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(
+            app.get_with_bearer("/auth/sessions/", token).await.status(),
+            expected
+        );
+        assert_eq!(app.delete_session(token, &id).await.status(), expected);
+        assert_eq!(app.post_logout_all(token, "").await.status(), expected);
+    }
+}
