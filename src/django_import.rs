@@ -297,7 +297,7 @@ pub async fn import(
             email_key: Set(email_key),
             password_hash: Set(django_user.password),
             gst_no: Set(django_user.gst_no.filter(|gst| !gst.trim().is_empty())),
-            role: Set(role.as_str().to_owned()),
+            role: Set(role),
             is_active: Set(django_user.is_active),
             date_joined: Set(django_user.date_joined),
             last_login: Set(django_user.last_login),

@@ -284,3 +284,14 @@ impl From<crate::users::CreateUserError> for ApiError {
         }
     }
 }
+
+impl From<crate::users::ChangeError> for ApiError {
+    fn from(error: crate::users::ChangeError) -> Self {
+        match error {
+            crate::users::ChangeError::NotFound => ApiError::NotFound,
+            crate::users::ChangeError::Refused(fields) => ApiError::Invalid(fields),
+            crate::users::ChangeError::SessionsNotEnded(cause) => ApiError::from(cause),
+            crate::users::ChangeError::Unexpected(cause) => ApiError::from(cause),
+        }
+    }
+}

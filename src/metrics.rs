@@ -63,6 +63,10 @@ pub fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
+pub fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
 pub struct Metrics {
     /// Path templates of the service's API, segment by segment (`None` matches any segment).
     templates: Vec<(String, Vec<Option<String>>)>,
@@ -217,7 +221,7 @@ impl Metrics {
             ),
             (
                 "tessera_sessions_revoked_total",
-                "Refresh families ended by logout (blacklist).",
+                "Sessions (refresh families) ended by a logout, logout-all, revocation or account change.",
                 get(&t.revoked),
             ),
             (

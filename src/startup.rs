@@ -10,8 +10,9 @@ use tokio::{net::TcpListener, sync::Semaphore};
 
 use crate::{
     auth::{
-        AccountsApi, AuthState, CaptchaVerifier, ForwardAuthApi, IntrospectionApi, PasswordHasher,
-        RateLimits, SessionsApi, TokensApi, WellKnownApi, forward_ext_authz,
+        AccountAdminApi, AccountsApi, AuthState, CaptchaVerifier, ForwardAuthApi, IntrospectionApi,
+        PasswordChangeApi, PasswordHasher, RateLimits, SessionsApi, TokensApi, WellKnownApi,
+        forward_ext_authz,
     },
     config::Settings,
     customers::{CustomersApi, CustomersState},
@@ -38,8 +39,10 @@ const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 /// Every operation of the token service, in the order of the document.
 pub type AuthApis = (
     AccountsApi,
+    AccountAdminApi,
     TokensApi,
     SessionsApi,
+    PasswordChangeApi,
     IntrospectionApi,
     ForwardAuthApi,
     WellKnownApi,
@@ -50,8 +53,10 @@ pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
     OpenApiService::new(
         (
             AccountsApi,
+            AccountAdminApi,
             TokensApi,
             SessionsApi,
+            PasswordChangeApi,
             IntrospectionApi,
             ForwardAuthApi,
             WellKnownApi,

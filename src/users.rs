@@ -1,14 +1,20 @@
-//! Creating accounts, shared by `POST /auth/register/` and `tessera users create`.
+//! Accounts: the one module that reads and writes the `users` table, for the HTTP handlers
+//! and the CLI alike. A change that must end an account's sessions (deactivation, a new role,
+//! a new password) ends them here, through [`AccountChanges`], so no caller can forget to.
 
 use chrono::Utc;
 use sea_orm::{
+    ActiveModelTrait,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, PaginatorTrait, QueryFilter, SqlErr,
+    ColumnTrait, DatabaseConnection, DbErr, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqlErr, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 
 use crate::{
     domain::{Email, FieldError, FieldErrors, GstNo, Role, Username},
     entity::user,
+    refresh::{RefreshStore, StoreUnavailable},
 };
 
 /// An account that passed every field rule, waiting for its password hash.
@@ -80,7 +86,7 @@ pub async fn insert(
         email_key: Set(new_user.email.as_ref().map(Email::key)),
         password_hash: Set(password_hash),
         gst_no: Set(new_user.gst_no.map(|gst| gst.as_ref().to_owned())),
-        role: Set(new_user.role.as_str().to_owned()),
+        role: Set(new_user.role),
         is_active: Set(new_user.is_active),
         date_joined: Set(Utc::now()),
         last_login: Set(None),
@@ -102,13 +108,224 @@ fn email_taken() -> FieldError {
     FieldError::new("email", "A user with that email already exists.")
 }
 
-/// SQLite names the column (`users.email_key`), PostgreSQL the index (`users_email_key_key`).
+/// Which unique constraint an insert or update broke, by name: PostgreSQL reports the
+/// constraint, SQLite only the column it covers (`UNIQUE constraint failed: users.email_key`).
 fn unique_violation(err: &DbErr) -> Option<FieldError> {
-    match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(message)) if message.contains("email") => {
-            Some(email_taken())
-        }
-        Some(SqlErr::UniqueConstraintViolation(_)) => Some(username_taken()),
+    use sea_orm::RuntimeErr;
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx_err))
+    | DbErr::Query(RuntimeErr::SqlxError(sqlx_err))) = err
+    else {
+        return None;
+    };
+    let sea_orm::sqlx::Error::Database(database_err) = &**sqlx_err else {
+        return None;
+    };
+    if !matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return None;
+    }
+    let name = database_err.constraint().map(str::to_owned).or_else(|| {
+        database_err
+            .message()
+            .strip_prefix("UNIQUE constraint failed: ")
+            .map(str::to_owned)
+    })?;
+    match name.as_str() {
+        "users_username_key" | "users.username" => Some(username_taken()),
+        "users_email_key_key" | "users.email_key" => Some(email_taken()),
         _ => None,
+    }
+}
+
+fn failed(what: &'static str) -> impl FnOnce(DbErr) -> anyhow::Error {
+    move |err| anyhow::anyhow!(err).context(what)
+}
+
+/// The account a login names, active or not (the caller answers both alike).
+pub async fn find_by_username(
+    db: &DatabaseConnection,
+    username: &str,
+) -> anyhow::Result<Option<user::Model>> {
+    user::Entity::find()
+        .filter(user::Column::Username.eq(username))
+        .one(db)
+        .await
+        .map_err(failed("looking up the account"))
+}
+
+pub async fn find(db: &DatabaseConnection, id: i64) -> anyhow::Result<Option<user::Model>> {
+    user::Entity::find_by_id(id)
+        .one(db)
+        .await
+        .map_err(failed("loading the account"))
+}
+
+/// The account, if it exists and may use its tokens.
+pub async fn find_active(db: &DatabaseConnection, id: i64) -> anyhow::Result<Option<user::Model>> {
+    Ok(find(db, id).await?.filter(|account| account.is_active))
+}
+
+/// Records a successful login, and the password's new hash when its cost was raised since.
+pub async fn record_login(
+    db: &DatabaseConnection,
+    account: user::Model,
+    new_hash: Option<String>,
+) -> anyhow::Result<()> {
+    let mut login = account.into_active_model();
+    login.last_login = Set(Some(Utc::now()));
+    if let Some(hash) = new_hash {
+        login.password_hash = Set(hash);
+    }
+    login
+        .update(db)
+        .await
+        .map(drop)
+        .map_err(failed("recording the login"))
+}
+
+/// One page of accounts by id, and how many there are.
+pub async fn page(
+    db: &DatabaseConnection,
+    page_size: u64,
+    index: impl FnOnce(u64) -> Result<u64, crate::error::ApiError>,
+) -> Result<(u64, Vec<user::Model>), crate::error::ApiError> {
+    let paginator = user::Entity::find()
+        .order_by_asc(user::Column::Id)
+        .paginate(db, page_size);
+    let count = paginator
+        .num_items()
+        .await
+        .map_err(failed("counting accounts"))?;
+    let accounts = paginator
+        .fetch_page(index(count)?)
+        .await
+        .map_err(failed("fetching accounts"))?;
+    Ok((count, accounts))
+}
+
+/// What an administrator may change of an account; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountChange {
+    pub is_active: Option<bool>,
+    pub role: Option<Role>,
+    pub email: Option<Email>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    #[error("no such account")]
+    NotFound,
+    /// A taken email, or the last active administrator locked out.
+    #[error("the change is not allowed")]
+    Refused(FieldErrors),
+    #[error(transparent)]
+    SessionsNotEnded(#[from] StoreUnavailable),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// Account changes that end sessions where they must. The database change comes first: if
+/// the session store is down it is still in force (a refresh reads the account, so a
+/// deactivated account gets no new token), and repeating the call ends the sessions.
+pub struct AccountChanges<'a> {
+    pub db: &'a DatabaseConnection,
+    pub sessions: &'a dyn RefreshStore,
+}
+
+impl AccountChanges<'_> {
+    /// Applies `change`; deactivation and a new role end every session of the account. An
+    /// active administrator cannot be deactivated or demoted when no other one is active.
+    pub async fn update(
+        &self,
+        id: i64,
+        change: AccountChange,
+    ) -> Result<(user::Model, u64), ChangeError> {
+        // Concurrent demotions take turns: SQLite's write lock is taken at BEGIN, and on
+        // PostgreSQL the admins' rows are locked for update before they are counted.
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .map_err(failed("starting an account change"))?;
+        let admins: Vec<i64> = user::Entity::find()
+            .select_only()
+            .column(user::Column::Id)
+            .filter(user::Column::Role.eq(Role::Admin))
+            .filter(user::Column::IsActive.eq(true))
+            .lock_exclusive()
+            .into_tuple()
+            .all(&txn)
+            .await
+            .map_err(failed("locking the administrators"))?;
+        let account = user::Entity::find_by_id(id)
+            .one(&txn)
+            .await
+            .map_err(failed("loading the account"))?
+            .ok_or(ChangeError::NotFound)?;
+        let was_admin = account.is_active && account.role == Role::Admin;
+        let is_active = change.is_active.unwrap_or(account.is_active);
+        let role = change.role.unwrap_or(account.role);
+        if was_admin && !(is_active && role == Role::Admin) && admins.iter().all(|a| *a == id) {
+            let field = if is_active { "role" } else { "is_active" };
+            return Err(ChangeError::Refused(
+                FieldError::new(field, "This would leave no active administrator.").into(),
+            ));
+        }
+        let ends_sessions = is_active != account.is_active || role != account.role;
+        let mut updated = account.into_active_model();
+        updated.is_active = Set(is_active);
+        updated.role = Set(role);
+        if let Some(email) = &change.email {
+            updated.email = Set(email.as_ref().to_owned());
+            updated.email_key = Set(Some(email.key()));
+        }
+        let updated = updated
+            .update(&txn)
+            .await
+            .map_err(|err| match unique_violation(&err) {
+                Some(taken) => ChangeError::Refused(taken.into()),
+                None => failed("changing the account")(err).into(),
+            })?;
+        txn.commit()
+            .await
+            .map_err(failed("committing the account change"))?;
+        let ended = if ends_sessions {
+            self.sessions.end_all(id, None).await?
+        } else {
+            0
+        };
+        Ok((updated, ended))
+    }
+
+    /// Sets the account's password hash and ends its sessions, all but `keep`.
+    pub async fn set_password(
+        &self,
+        id: i64,
+        password_hash: String,
+        keep: Option<&str>,
+    ) -> Result<u64, ChangeError> {
+        let updated = user::Entity::update_many()
+            .col_expr(
+                user::Column::PasswordHash,
+                sea_orm::sea_query::Expr::value(password_hash),
+            )
+            .filter(user::Column::Id.eq(id))
+            .exec(self.db)
+            .await
+            .map_err(failed("setting the password"))?;
+        if updated.rows_affected == 0 {
+            return Err(ChangeError::NotFound);
+        }
+        Ok(self.sessions.end_all(id, keep).await?)
+    }
+
+    /// Ends every session of the account.
+    pub async fn log_out(&self, id: i64) -> Result<u64, ChangeError> {
+        if find(self.db, id).await?.is_none() {
+            return Err(ChangeError::NotFound);
+        }
+        Ok(self.sessions.end_all(id, None).await?)
     }
 }

@@ -3,7 +3,6 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
-use sea_orm::{EntityTrait, PaginatorTrait, QueryOrder};
 use serde::Deserialize;
 
 use super::{AuthState, AuthTags, BearerAuth, tokens::TokenPair};
@@ -107,7 +106,7 @@ impl From<user::Model> for UserProfile {
             username: account.username,
             email: account.email,
             gst_no: account.gst_no,
-            role: account.role,
+            role: account.role.to_string(),
             is_active: account.is_active,
             date_joined: account.date_joined,
             last_login: account.last_login,
@@ -278,7 +277,7 @@ impl AuthState {
             Some(claims) if claims.role == Role::Admin => self
                 .load_caller(&claims)
                 .await
-                .is_ok_and(|caller| caller.role == Role::Admin.as_str()),
+                .is_ok_and(|caller| caller.role == Role::Admin),
             _ => false,
         };
         if caller_is_admin {
@@ -295,12 +294,27 @@ impl AuthState {
         claims: &crate::token::AccessClaims,
     ) -> Result<user::Model, ApiError> {
         let user_id = claims.user_id.ok_or(ApiError::TokenNotValid)?;
-        user::Entity::find_by_id(user_id)
-            .one(&self.db)
-            .await
-            .map_err(|err| anyhow::anyhow!(err).context("loading the caller's account"))?
-            .filter(|account| account.is_active)
+        users::find_active(&self.db, user_id)
+            .await?
             .ok_or(ApiError::TokenNotValid)
+    }
+
+    /// The caller, if their account (as it is now, not as the token says) holds `role` or is
+    /// an admin; 403 otherwise, and for anonymous tokens.
+    pub(super) async fn require_role(
+        &self,
+        claims: &crate::token::AccessClaims,
+        allowed: impl Fn(Role) -> bool,
+    ) -> Result<user::Model, ApiError> {
+        if claims.role == Role::Anonymous {
+            return Err(ApiError::forbidden());
+        }
+        let caller = self.load_caller(claims).await?;
+        if allowed(caller.role) {
+            Ok(caller)
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
 }
 
@@ -380,25 +394,12 @@ impl AccountsApi {
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
     ) -> Result<AccountsResponse, ApiError> {
-        if auth.0.role == Role::Anonymous {
-            return Err(ApiError::forbidden());
-        }
-        let caller = state.load_caller(&auth.0).await?;
-        if !caller.role.parse::<Role>().is_ok_and(Role::is_privileged) {
-            return Err(ApiError::forbidden());
-        }
+        state.require_role(&auth.0, Role::is_privileged).await?;
         let pagination = Pagination::new(page.0, page_size.0)?;
-        let paginator = user::Entity::find()
-            .order_by_asc(user::Column::Id)
-            .paginate(&state.db, pagination.page_size);
-        let count = paginator
-            .num_items()
-            .await
-            .map_err(|err| anyhow::anyhow!(err).context("counting accounts"))?;
-        let results = paginator
-            .fetch_page(pagination.index(count)?)
-            .await
-            .map_err(|err| anyhow::anyhow!(err).context("fetching accounts"))?;
+        let (count, results) = users::page(&state.db, pagination.page_size, |count| {
+            pagination.index(count)
+        })
+        .await?;
         let (next, previous) =
             pagination.links(count, &format!("{}/auth/accounts/", state.public_url));
         Ok(AccountsResponse::Ok(Json(UserPage {

@@ -7,7 +7,6 @@ use aws_lc_rs::{constant_time::verify_slices_are_equal, digest};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use poem::{Request, http::header::AUTHORIZATION, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use sea_orm::EntityTrait;
 use serde::Deserialize;
 
 use super::{
@@ -16,7 +15,6 @@ use super::{
 };
 use crate::{
     domain::{FieldError, Role},
-    entity::user,
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::bump,
@@ -281,17 +279,13 @@ impl AuthState {
             return Ok(Introspection::inactive());
         };
         if let Some(user_id) = introspection.user_id {
-            let account = user::Entity::find_by_id(user_id)
-                .one(&self.db)
-                .await
-                .map_err(|err| anyhow::anyhow!(err).context("loading the introspected account"))?
-                .filter(|account| account.is_active);
+            let account = crate::users::find_active(&self.db, user_id).await?;
             let Some(account) = account else {
                 return Ok(Introspection::inactive());
             };
             // The account as it is now: a role changed since the token was minted shows here
             // before the token's own claims catch up at the next refresh.
-            introspection.role = Some(account.role);
+            introspection.role = Some(account.role.to_string());
             introspection.username = Some(account.username);
         }
         Ok(introspection)

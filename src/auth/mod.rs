@@ -1,11 +1,13 @@
 //! The token service's HTTP API: accounts, tokens and the well-known documents.
 
+mod account_admin;
 mod accounts;
 mod captcha;
 pub mod django_password;
 mod forward;
 mod introspection;
 mod password;
+mod password_change;
 mod sessions;
 mod tokens;
 mod well_known;
@@ -16,11 +18,13 @@ use poem::Request;
 use poem_openapi::{SecurityScheme, Tags, auth::Bearer};
 use sea_orm::DatabaseConnection;
 
+pub use account_admin::AccountAdminApi;
 pub use accounts::AccountsApi;
 pub use captcha::CaptchaVerifier;
 pub use forward::{ForwardAuthApi, forward_ext_authz};
 pub use introspection::{IntrospectionApi, IntrospectionSecret};
 pub use password::{HashCost, HashError, PasswordHasher};
+pub use password_change::PasswordChangeApi;
 pub use sessions::SessionsApi;
 pub use tokens::TokensApi;
 pub use well_known::WellKnownApi;
@@ -115,7 +119,7 @@ pub enum AuthTags {
     Accounts,
     /// Obtaining, refreshing, verifying and revoking tokens.
     Tokens,
-    /// The caller's own sessions: list them, end one, end all.
+    /// The caller's own sessions and password: list, end one, end all, change the password.
     Sessions,
     /// Discovery documents and signing keys.
     WellKnown,

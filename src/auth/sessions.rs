@@ -10,7 +10,7 @@ use super::{AuthState, AuthTags, BearerAuth};
 use crate::{
     domain::Role,
     error::ApiError,
-    metrics::bump,
+    metrics::{add, bump},
     refresh::{SessionInfo, SessionRef},
     token::AccessClaims,
 };
@@ -166,11 +166,7 @@ impl SessionsApi {
             _ => None,
         };
         let ended = state.refresh_store.end_all(account, keep).await?;
-        state
-            .metrics
-            .tokens
-            .revoked
-            .fetch_add(ended, std::sync::atomic::Ordering::Relaxed);
+        add(&state.metrics.tokens.revoked, ended);
         tracing::info!(
             user_id = account,
             ended,

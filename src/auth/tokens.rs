@@ -2,20 +2,17 @@ use std::sync::Arc;
 
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter,
-};
 use serde::Deserialize;
 
 use super::{AuthState, AuthTags};
 use crate::{
     domain::{FieldError, FieldErrors, Password, Role, Username, password},
-    entity::user,
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::bump,
     refresh::{LiveToken, Rotation, SessionRef},
     token::{RefreshClaims, Subject},
+    users,
 };
 
 pub struct TokensApi;
@@ -161,11 +158,7 @@ impl TokensApi {
             // No account has such a password: refused before any lookup or hashing.
             return Err(ApiError::NoActiveAccount);
         }
-        let account = user::Entity::find()
-            .filter(user::Column::Username.eq(username))
-            .one(&state.db)
-            .await
-            .map_err(|err| anyhow::anyhow!(err).context("looking up the account to log in"))?;
+        let account = users::find_by_username(&state.db, &username).await?;
         let stored_hash = account
             .as_ref()
             .map(|account| account.password_hash.clone());
@@ -179,21 +172,13 @@ impl TokensApi {
                 return Err(ApiError::NoActiveAccount);
             }
         };
-        let role: Role = account
-            .role
-            .parse()
-            .map_err(|_| anyhow::anyhow!("account {} has an unknown role", account.id))?;
-        let subject = Subject::account(account.id, &account.username, role);
-        let rehash = state.hasher.needs_rehash(&account.password_hash);
-        let mut login = account.into_active_model();
-        login.last_login = Set(Some(chrono::Utc::now()));
-        if rehash {
-            login.password_hash = Set(state.hasher.hash(password).await?);
-        }
-        login
-            .update(&state.db)
-            .await
-            .map_err(|err| anyhow::anyhow!(err).context("recording the login"))?;
+        let subject = Subject::account(account.id, &account.username, account.role);
+        let new_hash = if state.hasher.needs_rehash(&account.password_hash) {
+            Some(state.hasher.hash(password).await?)
+        } else {
+            None
+        };
+        users::record_login(&state.db, account, new_hash).await?;
         let pair = state.issue_pair(&subject).await?;
         bump(&state.metrics.tokens.issued_login);
         Ok(ObtainResponse::Ok(Json(pair)))
@@ -399,16 +384,13 @@ impl AuthState {
                 _ => Err(ApiError::TokenNotValid),
             };
         };
-        let account = user::Entity::find_by_id(user_id)
-            .one(&self.db)
-            .await
-            .map_err(|err| anyhow::anyhow!(err).context("loading the refreshing account"))?
-            .filter(|account| account.is_active)
+        let account = users::find_active(&self.db, user_id)
+            .await?
             .ok_or(ApiError::TokenNotValid)?;
-        let role = account
-            .role
-            .parse()
-            .map_err(|_| anyhow::anyhow!("account {} has an unknown role", account.id))?;
-        Ok(Subject::account(account.id, &account.username, role))
+        Ok(Subject::account(
+            account.id,
+            &account.username,
+            account.role,
+        ))
     }
 }

@@ -39,6 +39,13 @@ impl FieldErrors {
             .push(error.message);
     }
 
+    /// Takes in every error of `other`.
+    pub fn merge(&mut self, other: FieldErrors) {
+        for (field, messages) in other.0 {
+            self.0.entry(field).or_default().extend(messages);
+        }
+    }
+
     /// Keeps the value, or records its error and returns `None`.
     pub fn check<T>(&mut self, result: Result<T, FieldError>) -> Option<T> {
         result.map_err(|error| self.push(error)).ok()

@@ -1,14 +1,33 @@
 use std::{fmt, str::FromStr};
 
+use sea_orm::sea_query::StringLen;
+
 use super::FieldError;
 
 /// Who a token speaks for. Self-registration gives `Customer`; `Anonymous` has tokens, no account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+/// It is also the `users.role` column's type, so a stored role is parsed once, where it is read.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    sea_orm::EnumIter,
+    sea_orm::DeriveActiveEnum,
+)]
 #[serde(rename_all = "lowercase")]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::N(16))")]
 pub enum Role {
+    #[sea_orm(string_value = "customer")]
     Customer,
+    #[sea_orm(string_value = "staff")]
     Staff,
+    #[sea_orm(string_value = "admin")]
     Admin,
+    #[sea_orm(string_value = "anonymous")]
     Anonymous,
 }
 

@@ -1,5 +1,7 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "users")]
 pub struct Model {
@@ -12,7 +14,7 @@ pub struct Model {
     pub email_key: Option<String>,
     pub password_hash: String,
     pub gst_no: Option<String>,
-    pub role: String,
+    pub role: Role,
     pub is_active: bool,
     pub date_joined: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,

@@ -249,7 +249,7 @@ async fn introspection_tells_live_tokens_from_every_kind_of_dead_one(sessions: S
     // The account as it is now, for the token under question and for the caller alike.
     user::ActiveModel {
         id: ActiveValue::Unchanged(admin.id),
-        role: ActiveValue::Set("staff".into()),
+        role: ActiveValue::Set(Role::Staff),
         ..Default::default()
     }
     .update(&app.state.db)

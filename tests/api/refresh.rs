@@ -140,7 +140,7 @@ async fn refresh_follows_the_account_role_and_refuses_a_deactivated_account(sess
     let user = app.create_user(Role::Customer).await;
     let promote = user::ActiveModel {
         id: ActiveValue::Unchanged(user.id),
-        role: ActiveValue::Set("staff".into()),
+        role: ActiveValue::Set(Role::Staff),
         ..Default::default()
     };
     promote.update(&app.state.db).await.unwrap();

@@ -240,7 +240,7 @@ async fn a_demoted_admins_token_no_longer_grants_roles_or_lists_accounts(backend
         id: sea_orm::ActiveValue::Unchanged(admin.id),
         ..Default::default()
     };
-    demoted.role = sea_orm::ActiveValue::Set("customer".into());
+    demoted.role = sea_orm::ActiveValue::Set(Role::Customer);
     sea_orm::ActiveModelTrait::update(demoted, &app.state.db)
         .await
         .unwrap();

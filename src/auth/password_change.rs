@@ -1,0 +1,130 @@
+//! `POST /auth/password/change/`: Django's `PasswordChangeForm` over a bearer token.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use serde::Deserialize;
+
+use super::{AuthState, AuthTags, BearerAuth, account_admin::new_password, tokens::TokenPair};
+use crate::{
+    domain::{FieldError, FieldErrors, Password, Role, password},
+    error::ApiError,
+    http::{AnyBody, DocumentedInput, lenient_string},
+    metrics::add,
+    token::Subject,
+    users::AccountChanges,
+};
+
+pub struct PasswordChangeApi;
+
+#[derive(Debug, Object)]
+pub struct PasswordChangeRequest {
+    #[oai(validator(min_length = 1, max_length = 4096))]
+    pub old_password: String,
+    /// Django's validators apply: at least 8 characters, not common, not all digits, not like
+    /// the username or email.
+    #[oai(validator(min_length = 8, max_length = 4096))]
+    pub new_password: String,
+    /// Must equal `new_password` when given.
+    #[oai(validator(min_length = 8, max_length = 4096))]
+    pub new_password2: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct PasswordChangeInput {
+    #[serde(default, deserialize_with = "lenient_string")]
+    old_password: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    new_password: Option<String>,
+    #[serde(default, deserialize_with = "lenient_string")]
+    new_password2: Option<String>,
+}
+
+impl DocumentedInput for PasswordChangeInput {
+    type Schema = PasswordChangeRequest;
+}
+
+#[derive(ApiResponse)]
+pub enum PasswordChangeResponse {
+    /// The password is changed, every session of the account has ended, and this is a new
+    /// session for the device that asked.
+    #[oai(status = 200)]
+    Ok(Json<TokenPair>),
+}
+
+#[OpenApi(tag = "AuthTags::Sessions")]
+impl PasswordChangeApi {
+    /// Change your password
+    ///
+    /// `old_password` and `new_password` (and `new_password2`, which must match when sent).
+    /// Every session of the account ends, this one too: the answer is a new token pair for
+    /// the caller. A wrong `old_password` is a 400 on that field, limited per account like
+    /// logins (429). Anonymous tokens get 403.
+    #[oai(
+        path = "/auth/password/change/",
+        method = "post",
+        operation_id = "change_password"
+    )]
+    async fn change(
+        &self,
+        state: Data<&Arc<AuthState>>,
+        auth: BearerAuth,
+        body: AnyBody<PasswordChangeInput>,
+    ) -> Result<PasswordChangeResponse, ApiError> {
+        if auth.0.role == Role::Anonymous {
+            return Err(ApiError::Forbidden("Anonymous tokens have no password."));
+        }
+        let account = state.load_caller(&auth.0).await?;
+        // The old password is a guess like a login's: limited per account the same way.
+        if let Some(limiter) = &state.limits.login_username {
+            limiter.admit(&account.username)?;
+        }
+        let AnyBody(input) = body;
+        let mut errors = FieldErrors::default();
+        let old = errors.check(FieldError::require(input.old_password, "old_password"));
+        let new = new_password(
+            input.new_password,
+            input.new_password2,
+            ("new_password", "new_password2"),
+            &account,
+        )
+        .map_err(|new_errors| errors.merge(new_errors))
+        .ok();
+        let old_given = old.is_some();
+        let old_ok = match old {
+            // No account has an over-long password: refused without hashing it.
+            Some(old) if old.chars().count() <= password::MAX_LENGTH => {
+                let stored = Some(account.password_hash.clone());
+                let old = Password::unchecked_for_login(old);
+                state.hasher.verify(old, stored).await?
+            }
+            _ => false,
+        };
+        if old_given && !old_ok {
+            errors.push(FieldError::new(
+                "old_password",
+                "Your old password was entered incorrectly. Please enter it again.",
+            ));
+        }
+        let (Some(new), true, true) = (new, old_ok, errors.is_empty()) else {
+            return Err(errors.into());
+        };
+        let hash = state.hasher.hash(new).await?;
+        let changes = AccountChanges {
+            db: &state.db,
+            sessions: state.refresh_store.as_ref(),
+        };
+        let ended = changes.set_password(account.id, hash, None).await?;
+        add(&state.metrics.tokens.revoked, ended);
+        tracing::info!(
+            user_id = account.id,
+            sessions_ended = ended,
+            "password changed"
+        );
+        let subject = Subject::account(account.id, &account.username, account.role);
+        Ok(PasswordChangeResponse::Ok(Json(
+            state.issue_pair(&subject).await?,
+        )))
+    }
+}
