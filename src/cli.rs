@@ -57,18 +57,60 @@ pub enum UsersCommand {
     /// Create an account (Django's createsuperuser). The password is prompted for, or read from
     /// standard input with --password-stdin; never from the command line.
     Create {
+        /// 1-150 letters, digits and @.+-_
         #[arg(long)]
         username: String,
+        /// Unique ignoring case.
         #[arg(long)]
         email: Option<String>,
         /// customer, staff or admin
         #[arg(long, default_value = "admin")]
         role: String,
+        /// GST registration number, for customers.
         #[arg(long)]
         gst_no: Option<String>,
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// List accounts, oldest first, a page at a time.
+    List {
+        /// Which page, from 1.
+        #[arg(long, default_value_t = 1)]
+        page: u64,
+        /// Accounts per page (at most 100).
+        #[arg(long, default_value_t = 50)]
+        page_size: u64,
+    },
+    /// Activate or deactivate an account. Deactivating ends all its sessions at once; the last
+    /// active admin cannot be deactivated.
+    SetActive {
+        /// The account's id or username.
+        user: String,
+        /// true or false (also yes/no, 1/0).
+        #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        active: bool,
+    },
+    /// Change an account's role (customer, staff or admin); all its sessions end.
+    SetRole {
+        /// The account's id or username.
+        user: String,
+        role: String,
+    },
+    /// Set an account's password (Django's changepassword): asked for twice, and again on a
+    /// mismatch or a password the validators refuse; or read from standard input with
+    /// --password-stdin. All its sessions end.
+    SetPassword {
+        /// The account's id or username.
+        user: String,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Log an account out everywhere: end every session it has.
+    Logout {
+        /// The account's id or username.
+        user: String,
     },
     /// Import a Django project's users: ids, usernames, emails, flags (is_superuser -> admin,
     /// is_staff -> staff), dates and password hashes as they are. Users already imported are
@@ -100,4 +142,16 @@ pub enum KeysCommand {
 pub enum OpenapiService {
     Auth,
     Customers,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks a command's definition only when it is parsed in a debug build: check every
+    /// subcommand here, not on a user's first run of it.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

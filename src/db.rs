@@ -70,7 +70,9 @@ pub fn report_available() {
 }
 
 /// `host:port` of a server URL, or the path of a SQLite file: never the user or password.
-fn endpoint(url: &str) -> String {
+/// Where `url` points, for logs and messages: a SQLite file's path, or `host:port`, never
+/// credentials.
+pub fn endpoint(url: &str) -> String {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))

@@ -6,6 +6,7 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 use anyhow::Context;
 use poem::{Endpoint, EndpointExt, Route, endpoint::make_sync, http::Method, middleware::Cors};
 use poem_openapi::{OpenApi, OpenApiService};
+use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::Semaphore};
 
 use crate::{
@@ -70,6 +71,17 @@ pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
     )
 }
 
+/// Where refresh sessions live: Redis when `redis_url` is set, else the SQL database.
+pub fn refresh_store(
+    settings: &Settings,
+    db: &DatabaseConnection,
+) -> anyhow::Result<Arc<dyn RefreshStore>> {
+    Ok(match &settings.redis_url {
+        Some(url) => Arc::new(RedisRefreshStore::new(url, &settings.redis_prefix)?),
+        None => Arc::new(SqlRefreshStore::new(db.clone())),
+    })
+}
+
 /// The token service, bound and ready to run.
 pub struct AuthApp {
     listener: TcpListener,
@@ -112,10 +124,7 @@ impl AuthApp {
             .as_ref()
             .map(|captcha| CaptchaVerifier::new(captcha.verify_url.clone(), captcha.secret.clone()))
             .transpose()?;
-        let refresh_store: Arc<dyn RefreshStore> = match &settings.redis_url {
-            Some(url) => Arc::new(RedisRefreshStore::new(url, &settings.redis_prefix)?),
-            None => Arc::new(SqlRefreshStore::new(db.clone())),
-        };
+        let refresh_store = refresh_store(settings, &db)?;
         let state = Arc::new(AuthState {
             issuer: TokenIssuer::new(keys.clone(), token_settings.clone(), settings.lifetimes),
             verifier: TokenVerifier::new(keys.clone(), &token_settings),

@@ -5,6 +5,7 @@ mod helpers;
 mod account_admin;
 mod accounts;
 mod captcha;
+mod cli;
 mod customers;
 mod database_outage;
 mod django_import;

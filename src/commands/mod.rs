@@ -1,20 +1,16 @@
 //! What each subcommand does; `main` only parses and dispatches here.
 
-use std::io::{BufRead, IsTerminal};
+mod users;
 
 use anyhow::{Context, bail};
 
 use crate::{
-    auth::PasswordHasher,
-    cli::{Command, KeysCommand, OpenapiService, UsersCommand},
+    cli::{Command, KeysCommand, OpenapiService},
     config::Settings,
     db,
-    django_import::{self, Source},
-    domain::{Email, GstNo, Password, Role, Username},
     http::fit_connections_to_open_file_limit,
     keys::{KeyCipher, KeyStore, KeySummary},
     startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, jwks_settings},
-    users::{self, CreateUserError, NewUser},
 };
 
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
@@ -28,24 +24,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             println!("migrations applied");
             Ok(())
         }
-        Command::Users {
-            command:
-                UsersCommand::Create {
-                    username,
-                    email,
-                    role,
-                    gst_no,
-                    password_stdin,
-                },
-        } => create_user(&settings, username, email, role, gst_no, password_stdin).await,
-        Command::Users {
-            command:
-                UsersCommand::ImportDjango {
-                    source,
-                    table,
-                    model,
-                },
-        } => import_django_users(&settings, &source, &table, &model).await,
+        Command::Users { command } => users::run(command, &settings).await,
         Command::Keys {
             command: KeysCommand::List,
         } => list_keys(&settings).await,
@@ -175,117 +154,6 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = interrupt.await;
     tracing::info!("shutting down");
-}
-
-async fn import_django_users(
-    settings: &Settings,
-    source: &str,
-    table: &str,
-    model: &str,
-) -> anyhow::Result<()> {
-    let django_users = django_import::read_users(&Source::parse(source)?, table, model).await?;
-    let db = db::connect(&settings.database_url).await?;
-    db::migrate(&db).await?;
-    let report = django_import::import(&db, django_users).await?;
-    for (username, id, why) in &report.skipped {
-        eprintln!("skipped {username:?} (id {id}): {why}");
-    }
-    println!(
-        "imported {}, unchanged {}, skipped {}",
-        report.imported,
-        report.unchanged,
-        report.skipped.len()
-    );
-    if report.without_usable_password > 0 {
-        eprintln!(
-            "{} imported users have no password Tessera can check (unusable, scrypt, a legacy \
-             MD5/SHA-1/crypt hash, or a cost beyond reason): they cannot log in until they are \
-             given a new one",
-            report.without_usable_password
-        );
-    }
-    if !report.skipped.is_empty() {
-        bail!("{} users were not imported", report.skipped.len());
-    }
-    Ok(())
-}
-
-async fn create_user(
-    settings: &Settings,
-    username: String,
-    email: Option<String>,
-    role: String,
-    gst_no: Option<String>,
-    password_stdin: bool,
-) -> anyhow::Result<()> {
-    let username =
-        Username::parse(&username).map_err(|e| anyhow::anyhow!("username: {}", e.message))?;
-    let email = email
-        .map(|raw| Email::parse(&raw))
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("email: {}", e.message))?;
-    let role =
-        Role::parse_account_role(&role).map_err(|e| anyhow::anyhow!("role: {}", e.message))?;
-    let gst_no = gst_no
-        .map(|raw| GstNo::parse(&raw))
-        .transpose()
-        .map_err(|e| anyhow::anyhow!("gst_no: {}", e.message))?;
-    let raw_password = read_password(password_stdin)?;
-    let mut attributes = vec![username.as_ref()];
-    if let Some(email) = &email {
-        attributes.push(email.as_ref());
-    }
-    let password = Password::parse(&raw_password, &attributes).map_err(|errors| {
-        let messages: Vec<String> = errors.into_iter().map(|e| e.message).collect();
-        anyhow::anyhow!("password: {}", messages.join(" "))
-    })?;
-    let db = db::connect(&settings.database_url).await?;
-    db::migrate(&db).await?;
-    let new_user = NewUser {
-        username,
-        email,
-        gst_no,
-        role,
-        is_active: true,
-    };
-    users::check_available(&db, &new_user)
-        .await
-        .map_err(describe)?;
-    let hasher = PasswordHasher::new(settings.hash_cost, 1)?;
-    let hash = hasher.hash(password).await?;
-    let created = users::insert(&db, new_user, hash).await.map_err(describe)?;
-    println!(
-        "created {} account {:?} with id {}",
-        created.role, created.username, created.id
-    );
-    Ok(())
-}
-
-fn describe(error: CreateUserError) -> anyhow::Error {
-    match error {
-        CreateUserError::Taken(fields) => {
-            let messages: Vec<String> = fields.into_map().into_values().flatten().collect();
-            anyhow::anyhow!("{}", messages.join(" "))
-        }
-        CreateUserError::Unexpected(cause) => cause,
-    }
-}
-
-fn read_password(from_stdin: bool) -> anyhow::Result<String> {
-    if from_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("reading the password from standard input")?;
-        return Ok(line.trim_end_matches(['\r', '\n']).to_owned());
-    }
-    let first = rpassword::prompt_password("Password: ")?;
-    let again = rpassword::prompt_password("Password (again): ")?;
-    if first != again {
-        bail!("the passwords do not match");
-    }
-    Ok(first)
 }
 
 async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {

@@ -1,0 +1,237 @@
+//! `tessera users ...` run as a user would: the built binary against the database (and session
+//! store) a live server uses, checked through that server.
+
+use std::{io::Write, process::Stdio};
+
+use reqwest::StatusCode;
+use tessera::domain::Role;
+
+use crate::{
+    helpers::{Sessions, TestApp, TestUser, settings_with_sessions, status_and_json},
+    on_every_session_store,
+};
+
+on_every_session_store!(
+    users_commands_change_accounts_and_end_sessions_as_the_api_does,
+    set_password_asks_again_on_a_mismatch_and_ends_every_session,
+);
+
+struct Run {
+    success: bool,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `tessera <args>` on `app`'s database and session store, with `stdin` as its input.
+async fn tessera(app: &TestApp, args: &[&str], stdin: &str) -> Run {
+    let settings = &app.settings;
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"));
+    command
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TESSERA_DATABASE_URL", &settings.database_url)
+        .env("TESSERA_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(redis_url) = &settings.redis_url {
+        command
+            .env("TESSERA_REDIS_URL", redis_url)
+            .env("TESSERA_REDIS_PREFIX", &settings.redis_prefix);
+    }
+    let stdin = stdin.to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = command.spawn().expect("running the tessera binary");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    Run {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+impl Run {
+    fn ok(self, what: &str) -> String {
+        assert!(self.success, "{what}: {}\n{}", self.stdout, self.stderr);
+        self.stdout
+    }
+}
+
+async fn login(app: &TestApp, user: &TestUser, password: &str) -> StatusCode {
+    app.post_token(&user.username, password).await.status()
+}
+
+async fn users_commands_change_accounts_and_end_sessions_as_the_api_does(sessions: Sessions) {
+    let (_db, settings) = settings_with_sessions(sessions).await;
+    let app = TestApp::spawn_with(settings).await;
+    let admin = app.create_user(Role::Admin).await;
+    let user = app.create_user(Role::Customer).await;
+    let database = tessera::db::endpoint(&app.settings.database_url);
+
+    let listed = tessera(&app, &["users", "list"], "").await.ok("users list");
+    assert!(listed.contains(&user.username) && listed.contains(&admin.username));
+    assert!(
+        listed.contains(&format!("2 accounts in {database}")),
+        "{listed}"
+    );
+
+    let out = tessera(&app, &["users", "logout", &user.username], "")
+        .await
+        .ok("users logout");
+    assert!(out.starts_with("ended 1 session of"), "{out}");
+    assert_eq!(
+        app.post_refresh(&user.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let (_, pair) = status_and_json(app.post_token(&user.username, &user.password).await).await;
+    let out = tessera(
+        &app,
+        &["users", "set-role", &user.id.to_string(), "staff"],
+        "",
+    )
+    .await
+    .ok("users set-role");
+    assert!(
+        out.contains("is staff now in") && out.contains("ended 1 session"),
+        "{out}"
+    );
+    assert_eq!(
+        app.post_refresh(pair["refresh"].as_str().unwrap())
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let (_, pair) = status_and_json(app.post_token(&user.username, &user.password).await).await;
+    assert_eq!(
+        crate::helpers::peek(pair["access"].as_str().unwrap()).1["role"],
+        "staff"
+    );
+
+    let out = tessera(&app, &["users", "set-active", &user.username, "false"], "")
+        .await
+        .ok("users set-active false");
+    assert!(out.starts_with("deactivated"), "{out}");
+    assert_eq!(
+        login(&app, &user, &user.password).await,
+        StatusCode::UNAUTHORIZED
+    );
+    tessera(&app, &["users", "set-active", &user.username, "yes"], "")
+        .await
+        .ok("users set-active yes");
+    assert_eq!(login(&app, &user, &user.password).await, StatusCode::OK);
+
+    let refused = tessera(&app, &["users", "set-active", &admin.username, "false"], "").await;
+    assert!(!refused.success);
+    assert!(
+        refused
+            .stderr
+            .contains("This would leave no active administrator."),
+        "{}",
+        refused.stderr
+    );
+    let unknown = tessera(&app, &["users", "logout", "nobody-here"], "").await;
+    assert!(!unknown.success);
+    assert!(
+        unknown.stderr.contains("no account \"nobody-here\""),
+        "{}",
+        unknown.stderr
+    );
+    let taken = tessera(
+        &app,
+        &[
+            "users",
+            "create",
+            "--username",
+            &user.username,
+            "--role",
+            "customer",
+        ],
+        "",
+    )
+    .await;
+    assert!(!taken.success);
+    assert!(
+        taken
+            .stderr
+            .contains("A user with that username already exists."),
+        "a taken name is refused before any password is asked for: {}",
+        taken.stderr
+    );
+}
+
+async fn set_password_asks_again_on_a_mismatch_and_ends_every_session(sessions: Sessions) {
+    let (_db, settings) = settings_with_sessions(sessions).await;
+    let app = TestApp::spawn_with(settings).await;
+    let user = app.create_user(Role::Customer).await;
+
+    let run = tessera(
+        &app,
+        &["users", "set-password", &user.username],
+        "first-Passw0rd-x\nsecond-Passw0rd-x\n12345678\n12345678\nthird-Passw0rd-y\nthird-Passw0rd-y\n",
+    )
+    .await;
+    assert!(
+        run.stderr
+            .contains("Passwords do not match. Please try again."),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("This password is too common."),
+        "{}",
+        run.stderr
+    );
+    let out = run.ok("users set-password");
+    assert!(out.contains("ended 1 session"), "{out}");
+    assert_eq!(login(&app, &user, "third-Passw0rd-y").await, StatusCode::OK);
+    assert_eq!(
+        login(&app, &user, &user.password).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_refresh(&user.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let gave_up = tessera(
+        &app,
+        &["users", "set-password", &user.username],
+        "a-Passw0rd-1\nb-Passw0rd-1\nc-Passw0rd-1\nd-Passw0rd-1\ne-Passw0rd-1\nf-Passw0rd-1\n",
+    )
+    .await;
+    assert!(!gave_up.success);
+    assert!(
+        gave_up.stderr.contains("no password set after 3 attempts"),
+        "{}",
+        gave_up.stderr
+    );
+    assert_eq!(login(&app, &user, "third-Passw0rd-y").await, StatusCode::OK);
+
+    tessera(
+        &app,
+        &[
+            "users",
+            "set-password",
+            &user.id.to_string(),
+            "--password-stdin",
+        ],
+        "fourth-Passw0rd-z\n",
+    )
+    .await
+    .ok("users set-password --password-stdin");
+    assert_eq!(
+        login(&app, &user, "fourth-Passw0rd-z").await,
+        StatusCode::OK
+    );
+}
