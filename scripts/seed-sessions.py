@@ -1,15 +1,45 @@
 #!/usr/bin/env python3
-"""Prints N refresh-session records as Redis protocol, for `redis-cli --pipe`: the same shape
-as Tessera's RedisRefreshStore writes (SET <prefix>{f:<family>} <jti> EXAT <expiry>), so a
-benchmark can hold a million live sessions without a million logins."""
-import sys, time, uuid
+"""Prints live refresh sessions as Redis protocol, for `redis-cli --pipe`, in the layout
+Tessera's RedisRefreshStore writes, so a benchmark can hold a million sessions without a
+million logins.
 
-count = int(sys.argv[1])
-prefix = sys.argv[2] if len(sys.argv) > 2 else "tessera:"
-expiry = str(int(time.time()) + 86400)
+  seed-sessions.py N [PREFIX]                      N anonymous families:
+      SET <prefix>{f:<family>} <jti> EXAT <expiry>
+  seed-sessions.py --accounts A --per-account M [--first-account ID] [PREFIX]
+      M sessions for each of A accounts (ids ID, ID+1, ...), each in its account's slot:
+      SET <prefix>{u:<id>}:f:<family> <jti> EXAT <expiry>, and the account's index
+      ZADD <prefix>{u:<id>}:s <expiry> <family>, HSET <prefix>{u:<id>}:m <family> <created>
+"""
+import argparse, sys, time, uuid
+
+parser = argparse.ArgumentParser()
+parser.add_argument("count", nargs="?", type=int)
+parser.add_argument("prefix", nargs="?", default="tessera:")
+parser.add_argument("--accounts", type=int)
+parser.add_argument("--per-account", type=int, default=100)
+parser.add_argument("--first-account", type=int, default=1)
+args = parser.parse_args()
+
+now = int(time.time())
+expiry = str(now + 86400)
 out = sys.stdout.buffer
+
+
 def resp(*parts):
     encoded = [p.encode() for p in parts]
     return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in encoded)
-for _ in range(count):
-    out.write(resp("SET", f"{prefix}{{f:{uuid.uuid4()}}}", uuid.uuid4().hex, "EXAT", expiry))
+
+
+if args.accounts is None:
+    for _ in range(args.count):
+        out.write(resp("SET", f"{args.prefix}{{f:{uuid.uuid4()}}}", uuid.uuid4().hex, "EXAT", expiry))
+else:
+    for account in range(args.first_account, args.first_account + args.accounts):
+        slot = f"{args.prefix}{{u:{account}}}:"
+        for _ in range(args.per_account):
+            family = str(uuid.uuid4())
+            out.write(resp("SET", f"{slot}f:{family}", uuid.uuid4().hex, "EXAT", expiry))
+            out.write(resp("ZADD", f"{slot}s", expiry, family))
+            out.write(resp("HSET", f"{slot}m", family, str(now)))
+        out.write(resp("EXPIREAT", f"{slot}s", expiry))
+        out.write(resp("EXPIREAT", f"{slot}m", expiry))

@@ -223,9 +223,8 @@ pub enum ChangeError {
     Unexpected(#[from] anyhow::Error),
 }
 
-/// Account changes that end sessions where they must. The database change comes first: if
-/// the session store is down it is still in force (a refresh reads the account, so a
-/// deactivated account gets no new token), and repeating the call ends the sessions.
+/// Account changes that end sessions where they must, so that a retry after a session store
+/// outage (503) finishes the job: see each method.
 pub struct AccountChanges<'a> {
     pub db: &'a DatabaseConnection,
     pub sessions: &'a dyn RefreshStore,
@@ -273,7 +272,9 @@ impl AccountChanges<'_> {
                 FieldError::new(field, "This would leave no active administrator.").into(),
             ));
         }
-        let ends_sessions = is_active != account.is_active || role != account.role;
+        // An inactive account has no sessions, whether or not this call deactivated it: a
+        // deactivation retried after the store was down ends them then.
+        let ends_sessions = !is_active || role != account.role;
         let mut updated = account.into_active_model();
         updated.is_active = Set(is_active);
         updated.role = Set(role);
@@ -299,13 +300,17 @@ impl AccountChanges<'_> {
         Ok((updated, ended))
     }
 
-    /// Sets the account's password hash and ends its sessions, all but `keep`.
+    /// Sets the account's password hash and ends its sessions, all but `keep`: before the
+    /// hash is saved, so a store that is down fails the call with the old password still in
+    /// place (a retry, which checks the old password again, works), and after, for a login
+    /// with the old password that raced the change.
     pub async fn set_password(
         &self,
         id: i64,
         password_hash: String,
         keep: Option<&str>,
     ) -> Result<u64, ChangeError> {
+        let ended_before = self.sessions.end_all(id, keep).await?;
         let updated = user::Entity::update_many()
             .col_expr(
                 user::Column::PasswordHash,
@@ -318,7 +323,7 @@ impl AccountChanges<'_> {
         if updated.rows_affected == 0 {
             return Err(ChangeError::NotFound);
         }
-        Ok(self.sessions.end_all(id, keep).await?)
+        Ok(ended_before + self.sessions.end_all(id, keep).await?)
     }
 
     /// Ends every session of the account.

@@ -11,7 +11,7 @@ use crate::{
     domain::Role,
     error::ApiError,
     metrics::{add, bump},
-    refresh::{SessionInfo, SessionRef},
+    refresh::SessionInfo,
     token::AccessClaims,
 };
 
@@ -130,11 +130,7 @@ impl SessionsApi {
         if uuid::Uuid::try_parse(&id.0).is_err() {
             return Err(ApiError::NotFound);
         }
-        let session = SessionRef {
-            account: Some(account),
-            family: &id.0,
-        };
-        if state.refresh_store.revoke(session).await? {
+        if state.refresh_store.end(account, &id.0).await? {
             bump(&state.metrics.tokens.revoked);
             tracing::info!(user_id = account, "session ended by its owner");
             Ok(EndSessionResponse::Ended)

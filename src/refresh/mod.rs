@@ -144,8 +144,13 @@ pub trait RefreshStore: Send + Sync {
         now: i64,
     ) -> Result<bool, StoreUnavailable>;
 
-    /// Ends a family; `false` if there was none (or it is another account's). Idempotent.
+    /// Ends the family a genuine token names; `false` if there was none. Idempotent.
     async fn revoke(&self, session: SessionRef<'_>) -> Result<bool, StoreUnavailable>;
+
+    /// Ends one session of the account, named by an id from outside (a path): only a family
+    /// in that account's index matches, never an anonymous one or another account's. `false`
+    /// if there was none.
+    async fn end(&self, account: i64, family: &str) -> Result<bool, StoreUnavailable>;
 
     /// The account's live sessions, oldest first.
     async fn list(&self, account: i64, now: i64) -> Result<Vec<SessionInfo>, StoreUnavailable>;

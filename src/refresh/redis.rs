@@ -269,8 +269,12 @@ impl RefreshStore for RedisRefreshStore {
         let Some(account) = session.account else {
             return Ok(removed > 0);
         };
-        let ended = self.run_sessions(account, "end", &[session.family]).await?;
-        Ok(removed > 0 || ended.first().is_some_and(|n| n == "1"))
+        Ok(self.end(account, session.family).await? || removed > 0)
+    }
+
+    async fn end(&self, account: i64, family: &str) -> Result<bool, StoreUnavailable> {
+        let ended = self.run_sessions(account, "end", &[family]).await?;
+        Ok(ended.first().is_some_and(|n| n == "1"))
     }
 
     async fn list(&self, account: i64, _now: i64) -> Result<Vec<SessionInfo>, StoreUnavailable> {

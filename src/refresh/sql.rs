@@ -228,6 +228,16 @@ impl RefreshStore for SqlRefreshStore {
         Ok(deleted.rows_affected > 0)
     }
 
+    async fn end(&self, account: i64, family: &str) -> Result<bool, StoreUnavailable> {
+        let deleted = refresh_family::Entity::delete_many()
+            .filter(Column::FamilyId.eq(family))
+            .filter(Column::AccountId.eq(account))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(deleted.rows_affected > 0)
+    }
+
     async fn list(&self, account: i64, now: i64) -> Result<Vec<SessionInfo>, StoreUnavailable> {
         let rows = refresh_family::Entity::find()
             .filter(Column::AccountId.eq(account))

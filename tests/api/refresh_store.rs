@@ -663,19 +663,34 @@ async fn one_session_ends_alone_and_only_for_its_account(kind: Kind) {
     store.start(live(&family, &first)).await.unwrap();
     store.start(live(&other_family, &other)).await.unwrap();
 
-    let as_someone_else = SessionRef {
-        account: Some(ACCOUNT + 1),
-        family: &family,
-    };
-    assert!(!store.revoke(as_someone_else).await.unwrap());
+    let (anonymous_family, anonymous_jti) = (self::family(), jti());
+    store
+        .start(anonymous(&anonymous_family, &anonymous_jti))
+        .await
+        .unwrap();
+
+    assert!(!store.end(ACCOUNT + 1, &family).await.unwrap());
+    assert!(!store.end(ACCOUNT, &anonymous_family).await.unwrap());
     assert!(
         store
             .is_live(session(&family), &first, now())
             .await
             .unwrap()
     );
+    let anonymous_session = SessionRef {
+        account: None,
+        family: &anonymous_family,
+    };
+    assert!(
+        store
+            .is_live(anonymous_session, &anonymous_jti, now())
+            .await
+            .unwrap(),
+        "an id from outside reaches no session but the account's own"
+    );
 
-    assert!(store.revoke(session(&family)).await.unwrap());
+    assert!(store.end(ACCOUNT, &family).await.unwrap());
+    assert!(!store.end(ACCOUNT, &family).await.unwrap());
     let listed = store.list(ACCOUNT, now()).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].family, other_family);

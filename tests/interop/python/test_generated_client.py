@@ -49,6 +49,10 @@ def gen(tmp_path_factory):
         register=load("tessera_auth_client.api.accounts.register"),
         obtain=load("tessera_auth_client.api.tokens.obtain_token_pair"),
         refresh=load("tessera_auth_client.api.tokens.refresh_token"),
+        list_sessions=load("tessera_auth_client.api.sessions.list_sessions"),
+        end_session=load("tessera_auth_client.api.sessions.end_session"),
+        logout_all=load("tessera_auth_client.api.sessions.logout_all"),
+        change_password=load("tessera_auth_client.api.sessions.change_password"),
         customers=load("tessera_customers_client"),
         customer_models=load("tessera_customers_client.models"),
         create_customer=load("tessera_customers_client.api.customers.create_customer"),
@@ -121,3 +125,51 @@ def test_wrong_password_parses_as_typed_error(gen, auth_client):
     assert response.status_code == 401, response.content
     assert isinstance(response.parsed, m.ErrorBody)
     assert response.parsed.code == "no_active_account"
+
+
+def test_sessions_listed_ended_and_a_password_changed_through_the_generated_client(gen, auth_client):
+    m = gen.auth_models
+    username = f"genpy_{uuid.uuid4().hex[:12]}"
+    registered = gen.register.sync_detailed(
+        client=auth_client,
+        body=m.RegisterRequest(username=username, email=f"{username}@example.com", password=PASSWORD, gst_no="gst12345"),
+    )
+    assert registered.status_code == 201, registered.content
+    pairs = [
+        gen.obtain.sync_detailed(client=auth_client, body=m.ObtainRequest(username=username, password=PASSWORD)).parsed
+        for _ in range(3)
+    ]
+    me = gen.auth.AuthenticatedClient(
+        base_url=os.environ["AUTH_URL"], token=pairs[0].access, raise_on_unexpected_status=True
+    )
+
+    listed = gen.list_sessions.sync_detailed(client=me)
+    assert listed.status_code == 200, listed.content
+    assert all(isinstance(session, m.Session) for session in listed.parsed)
+    assert len(listed.parsed) == 4  # registration's session and three logins
+    current = [session for session in listed.parsed if session.current]
+    assert len(current) == 1 and isinstance(current[0].created_at, datetime.datetime)
+    assert current[0].refreshed_at is None
+
+    other = next(session for session in listed.parsed if not session.current)
+    ended = gen.end_session.sync_detailed(client=me, id=other.id)
+    assert ended.status_code == 204, ended.content
+    again = gen.end_session.sync_detailed(
+        client=gen.auth.AuthenticatedClient(base_url=os.environ["AUTH_URL"], token=pairs[0].access), id=other.id
+    )
+    assert again.status_code == 404 and isinstance(again.parsed, m.ErrorBody)
+
+    logged_out = gen.logout_all.sync_detailed(client=me, keep_current=True)
+    assert logged_out.status_code == 200, logged_out.content
+    assert isinstance(logged_out.parsed, m.LoggedOut) and logged_out.parsed.ended == 2
+    assert [session.current for session in gen.list_sessions.sync_detailed(client=me).parsed] == [True]
+
+    new_password = PASSWORD + "-2nd"
+    changed = gen.change_password.sync_detailed(
+        client=me,
+        body=m.PasswordChangeRequest(old_password=PASSWORD, new_password=new_password, new_password2=new_password),
+    )
+    assert changed.status_code == 200, changed.content
+    assert isinstance(changed.parsed, m.TokenPair)
+    refreshed = gen.refresh.sync_detailed(client=auth_client, body=m.RefreshRequest(refresh=changed.parsed.refresh))
+    assert refreshed.status_code == 200, refreshed.content
