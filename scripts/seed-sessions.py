@@ -13,12 +13,15 @@ million logins.
 import argparse, sys, time, uuid
 
 parser = argparse.ArgumentParser()
-parser.add_argument("count", nargs="?", type=int)
-parser.add_argument("prefix", nargs="?", default="tessera:")
 parser.add_argument("--accounts", type=int)
 parser.add_argument("--per-account", type=int, default=100)
 parser.add_argument("--first-account", type=int, default=1)
+parser.add_argument("rest", nargs="*", help="N [PREFIX], or [PREFIX] with --accounts")
 args = parser.parse_args()
+if args.accounts is None:
+    args.count, args.prefix = int(args.rest[0]), (args.rest[1:] or ["tessera:"])[0]
+else:
+    args.prefix = (args.rest or ["tessera:"])[0]
 
 now = int(time.time())
 expiry = str(now + 86400)

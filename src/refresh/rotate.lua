@@ -32,7 +32,10 @@ if live == ARGV[1] then
   redis.call('SET', KEYS[2], ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. ARGV[4] .. ' ' .. ARGV[1] .. ' ' .. now, 'EXAT', ARGV[4])
   if indexed then
     redis.call('ZADD', KEYS[3], ARGV[4], ARGV[6])
-    redis.call('HSET', KEYS[4], ARGV[6], ARGV[7] .. ' ' .. now)
+    -- The session's start stays as the login recorded it; ARGV[7] only fills it in.
+    local meta = redis.call('HGET', KEYS[4], ARGV[6])
+    local created = meta and string.match(meta, '^(%S+)') or ARGV[7]
+    redis.call('HSET', KEYS[4], ARGV[6], created .. ' ' .. now)
     expire_index_with_last()
   end
   return {'1'}

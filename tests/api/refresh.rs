@@ -22,6 +22,7 @@ on_every_session_store!(
     blacklist_ends_the_session_and_a_second_call_is_a_401,
     anonymous_tokens_are_short_lived_stay_anonymous_and_reach_no_account,
     no_refresh_carries_a_session_past_its_maximum_lifetime,
+    a_live_token_of_a_session_past_its_maximum_lifetime_ends_it,
 );
 
 fn pair(body: &Value) -> (String, String) {
@@ -300,4 +301,41 @@ async fn no_refresh_carries_a_session_past_its_maximum_lifetime(sessions: Sessio
     let (status, body) = status_and_json(app.post_refresh(&refresh).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["code"], "token_not_valid");
+}
+
+/// A refresh token still within its own `exp` whose session began longer ago than
+/// `session_max_lifetime` (minted before a shorter maximum was configured, say) is refused, and
+/// its session ends.
+async fn a_live_token_of_a_session_past_its_maximum_lifetime_ends_it(sessions: Sessions) {
+    let (_db, app) = spawn_with_sessions(sessions).await;
+    let user = app.create_user(Role::Customer).await;
+    let subject = tessera::token::Subject::account(user.id, &user.username, Role::Customer);
+    let now = chrono::Utc::now().timestamp();
+    let login = now - 31 * 24 * 3600;
+    let family = uuid::Uuid::new_v4().to_string();
+    let old = app.state.issuer.reissue_pair(
+        &subject,
+        &family,
+        login,
+        tessera::refresh::Successor {
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            issued_at: now,
+            expires_at: now + 3600,
+        },
+    );
+    app.state
+        .refresh_store
+        .start(tessera::refresh::LiveToken::from(&old.refresh_claims))
+        .await
+        .unwrap();
+    assert_eq!(app.post_verify(&old.refresh).await.status(), StatusCode::OK);
+
+    let (status, body) = status_and_json(app.post_refresh(&old.refresh).await).await;
+
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(
+        app.post_verify(&old.refresh).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "the session has ended"
+    );
 }

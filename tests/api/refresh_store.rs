@@ -93,6 +93,7 @@ on_every_store!(
     expired_sessions_are_not_listed,
     an_account_at_the_cap_loses_the_session_nearest_its_expiry,
     anonymous_families_rotate_and_end_outside_any_account,
+    a_session_keeps_its_start_through_rotations,
 );
 
 fn now() -> i64 {
@@ -778,4 +779,29 @@ async fn anonymous_families_rotate_and_end_outside_any_account(kind: Kind) {
     assert!(store.list(ACCOUNT, now()).await.unwrap().is_empty());
     assert!(store.revoke(session).await.unwrap());
     assert!(!store.session_exists(session, now()).await.unwrap());
+}
+
+/// The absolute lifetime counts from the login: the store keeps the session's start as it
+/// was, whatever a later member says.
+async fn a_session_keeps_its_start_through_rotations(kind: Kind) {
+    let test_store = test_store(kind).await;
+    let store = &test_store.store;
+    let (family, first, second) = (family(), jti(), jti());
+    let login = now() - 3600;
+    store
+        .start(LiveToken {
+            created_at: login,
+            ..live(&family, &first)
+        })
+        .await
+        .unwrap();
+    store
+        .rotate(&first, live(&family, &second), now(), 0)
+        .await
+        .unwrap();
+
+    let listed = store.list(ACCOUNT, now()).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].created_at, login);
+    assert!(listed[0].refreshed_at.is_some());
 }
