@@ -85,7 +85,7 @@ pub enum UsersCommand {
     /// Activate or deactivate an account. Deactivating ends all its sessions at once; the last
     /// active admin cannot be deactivated.
     SetActive {
-        /// The account's id or username.
+        /// The account's username (or its id, if no username is that number).
         user: String,
         /// true or false (also yes/no, 1/0).
         #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
@@ -93,7 +93,7 @@ pub enum UsersCommand {
     },
     /// Change an account's role (customer, staff or admin); all its sessions end.
     SetRole {
-        /// The account's id or username.
+        /// The account's username (or its id, if no username is that number).
         user: String,
         role: String,
     },
@@ -101,7 +101,7 @@ pub enum UsersCommand {
     /// mismatch or a password the validators refuse; or read from standard input with
     /// --password-stdin. All its sessions end.
     SetPassword {
-        /// The account's id or username.
+        /// The account's username (or its id, if no username is that number).
         user: String,
         /// Read the password from the first line of standard input.
         #[arg(long)]
@@ -109,7 +109,7 @@ pub enum UsersCommand {
     },
     /// Log an account out everywhere: end every session it has.
     Logout {
-        /// The account's id or username.
+        /// The account's username (or its id, if no username is that number).
         user: String,
     },
     /// Import a Django project's users: ids, usernames, emails, flags (is_superuser -> admin,

@@ -733,13 +733,21 @@ fn log_filter(raw: Option<String>) -> anyhow::Result<String> {
     Ok(filter)
 }
 
+/// Longest token or session lifetime accepted: ten years, far from overflowing the unix
+/// seconds every expiry is computed in.
+const MAX_LIFETIME: Duration = Duration::from_secs(10 * 365 * 86_400);
+
 fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Result<Duration> {
-    match raw {
-        None => Ok(default),
-        Some(raw) => parse_duration(&raw).ok_or_else(|| {
-            anyhow::anyhow!("{name}: {raw:?} is not a duration such as 300s, 5m, 12h or 1d")
-        }),
+    let Some(raw) = raw else {
+        return Ok(default);
+    };
+    let parsed = parse_duration(&raw).ok_or_else(|| {
+        anyhow::anyhow!("{name}: {raw:?} is not a duration such as 300s, 5m, 12h or 1d")
+    })?;
+    if parsed > MAX_LIFETIME {
+        bail!("{name}: {raw:?} is longer than ten years");
     }
+    Ok(parsed)
 }
 
 /// `300`, `300s`, `5m`, `12h`, `1d`: a positive whole number with an optional unit.
@@ -789,6 +797,12 @@ mod tests {
         };
         let err = Settings::load(args).unwrap_err().to_string();
         assert!(err.starts_with("access_token_lifetime:"), "{err}");
+        let args = SettingsArgs {
+            session_max_lifetime: Some("10000000000000000000s".into()),
+            ..Default::default()
+        };
+        let err = Settings::load(args).unwrap_err().to_string();
+        assert!(err.starts_with("session_max_lifetime:"), "{err}");
     }
 
     #[test]

@@ -301,6 +301,7 @@ pub async fn import(
             is_active: Set(django_user.is_active),
             date_joined: Set(django_user.date_joined),
             last_login: Set(django_user.last_login),
+            sessions_ended_at: Set(None),
         };
         match user::Entity::insert(account).exec(db).await {
             Ok(_) => report.imported += 1,

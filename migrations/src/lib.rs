@@ -9,6 +9,7 @@ mod m20261123_000002_create_signing_keys;
 mod m20261123_000003_create_refresh_families;
 mod m20261203_000001_refresh_family_successor;
 mod m20261203_000002_refresh_family_account;
+mod m20261203_000003_users_sessions_ended_at;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_create_refresh_families::Migration),
             Box::new(m20261203_000001_refresh_family_successor::Migration),
             Box::new(m20261203_000002_refresh_family_account::Migration),
+            Box::new(m20261203_000003_users_sessions_ended_at::Migration),
         ]
     }
 }

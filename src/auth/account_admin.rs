@@ -126,7 +126,7 @@ pub(super) fn new_password(
 }
 
 impl AuthState {
-    fn account_changes(&self) -> AccountChanges<'_> {
+    pub(super) fn account_changes(&self) -> AccountChanges<'_> {
         AccountChanges {
             db: &self.db,
             sessions: self.refresh_store.as_ref(),
@@ -267,7 +267,7 @@ impl AccountAdminApi {
             .require_role(&auth.0, |role| role == Role::Admin)
             .await?;
         let id = account_id(&id.0)?;
-        let ended = state.account_changes().log_out(id).await?;
+        let ended = state.account_changes().log_out(id, None).await?;
         add(&state.metrics.tokens.revoked, ended);
         tracing::info!(
             admin = admin.id,

@@ -275,7 +275,7 @@ impl AuthState {
             .and_then(|token| self.verifier.verify_access(token.trim()).ok());
         let caller_is_admin = match claims {
             Some(claims) if claims.role == Role::Admin => self
-                .load_caller(&claims)
+                .load_live_caller(&claims)
                 .await
                 .is_ok_and(|caller| caller.role == Role::Admin),
             _ => false,
@@ -299,8 +299,24 @@ impl AuthState {
             .ok_or(ApiError::TokenNotValid)
     }
 
-    /// The caller, if their account (as it is now, not as the token says) holds `role` or is
-    /// an admin; 403 otherwise, and for anonymous tokens.
+    /// The caller, as [`Self::load_live_caller`], if their account (as it is now, not as the
+    /// token says) holds a role `allowed` accepts; 403 otherwise, and for anonymous tokens.
+    /// The caller's active account, if the token's session has not ended: what manages
+    /// sessions, passwords or other accounts refuses a token that a logout, a password change
+    /// or a deactivation has cut, although its signature holds until `exp`.
+    pub(super) async fn load_live_caller(
+        &self,
+        claims: &crate::token::AccessClaims,
+    ) -> Result<user::Model, ApiError> {
+        if let Some(session) = crate::refresh::SessionRef::of_access(claims) {
+            let now = chrono::Utc::now().timestamp();
+            if !self.refresh_store.session_exists(session, now).await? {
+                return Err(ApiError::TokenNotValid);
+            }
+        }
+        self.load_caller(claims).await
+    }
+
     pub(super) async fn require_role(
         &self,
         claims: &crate::token::AccessClaims,
@@ -309,7 +325,7 @@ impl AuthState {
         if claims.role == Role::Anonymous {
             return Err(ApiError::forbidden());
         }
-        let caller = self.load_caller(claims).await?;
+        let caller = self.load_live_caller(claims).await?;
         if allowed(caller.role) {
             Ok(caller)
         } else {

@@ -13,7 +13,6 @@ use crate::{
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::add,
     token::Subject,
-    users::AccountChanges,
 };
 
 pub struct PasswordChangeApi;
@@ -75,7 +74,7 @@ impl PasswordChangeApi {
         if auth.0.role == Role::Anonymous {
             return Err(ApiError::Forbidden("Anonymous tokens have no password."));
         }
-        let account = state.load_caller(&auth.0).await?;
+        let account = state.load_live_caller(&auth.0).await?;
         // The old password is a guess like a login's: limited per account the same way.
         if let Some(limiter) = &state.limits.login_username {
             limiter.admit(&account.username)?;
@@ -111,11 +110,10 @@ impl PasswordChangeApi {
             return Err(errors.into());
         };
         let hash = state.hasher.hash(new).await?;
-        let changes = AccountChanges {
-            db: &state.db,
-            sessions: state.refresh_store.as_ref(),
-        };
-        let ended = changes.set_password(account.id, hash, None).await?;
+        let ended = state
+            .account_changes()
+            .set_password(account.id, hash, None)
+            .await?;
         add(&state.metrics.tokens.revoked, ended);
         tracing::info!(
             user_id = account.id,

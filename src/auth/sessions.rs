@@ -65,12 +65,13 @@ fn timestamp(unix_s: i64) -> DateTime<Utc> {
 }
 
 impl AuthState {
-    /// The account behind a bearer token, which must still exist and be active.
+    /// The account behind a bearer token, which must still exist and be active, and whose
+    /// session must not have ended.
     async fn session_owner(&self, claims: &AccessClaims) -> Result<i64, ApiError> {
         if claims.role == Role::Anonymous {
             return Err(ApiError::Forbidden("Anonymous tokens have no sessions."));
         }
-        Ok(self.load_caller(claims).await?.id)
+        Ok(self.load_live_caller(claims).await?.id)
     }
 }
 
@@ -161,7 +162,7 @@ impl SessionsApi {
             Some(true) => auth.0.sid.as_deref(),
             _ => None,
         };
-        let ended = state.refresh_store.end_all(account, keep).await?;
+        let ended = state.account_changes().log_out(account, keep).await?;
         add(&state.metrics.tokens.revoked, ended);
         tracing::info!(
             user_id = account,

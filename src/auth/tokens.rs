@@ -386,6 +386,7 @@ impl AuthState {
         };
         let account = users::find_active(&self.db, user_id)
             .await?
+            .filter(|account| !users::predates_a_logout(account, claims.auth_time, claims.iat))
             .ok_or(ApiError::TokenNotValid)?;
         Ok(Subject::account(
             account.id,

@@ -107,7 +107,7 @@ pub async fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<(
             let account = accounts.find(&user).await?;
             let ended = accounts
                 .changes()
-                .log_out(account.id)
+                .log_out(account.id, None)
                 .await
                 .map_err(change_failed)?;
             println!(
@@ -156,12 +156,17 @@ impl Accounts {
         }
     }
 
-    /// An account by id (all digits) or else by username.
+    /// An account by username, or else, when `user` is all digits, by id: a username that
+    /// looks like a number (`42`) names its own account, never account 42.
     async fn find(&self, user: &str) -> anyhow::Result<user::Model> {
-        let found = match user.parse::<i64>() {
-            Ok(id) => users::find(&self.db, id).await?,
-            Err(_) => users::find_by_username(&self.db, user).await?,
-        };
+        let mut found = users::find_by_username(&self.db, user).await?;
+        if found.is_none()
+            && !user.is_empty()
+            && user.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(id) = user.parse::<i64>()
+        {
+            found = users::find(&self.db, id).await?;
+        }
         found.ok_or_else(|| anyhow::anyhow!("no account {user:?} in {}", self.database))
     }
 
@@ -198,8 +203,8 @@ fn change_failed(error: ChangeError) -> anyhow::Error {
         ChangeError::NotFound => anyhow::anyhow!("the account no longer exists"),
         ChangeError::Refused(fields) => anyhow::anyhow!("{}", field_messages(fields)),
         ChangeError::SessionsNotEnded(cause) => anyhow::anyhow!(
-            "the change is saved, but the account's sessions could not be ended ({cause}): run \
-             `tessera users logout` once the session store is back"
+            "the session store is unavailable ({cause}): run the command again once it is back, \
+             to end the account's sessions"
         ),
         ChangeError::Unexpected(cause) => cause,
     }

@@ -18,6 +18,9 @@ pub struct Model {
     pub is_active: bool,
     pub date_joined: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,
+    /// Unix seconds: when all the account's sessions were last ended (see
+    /// `users::predates_a_logout`).
+    pub sessions_ended_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -49,6 +49,7 @@ impl SqlRefreshStore {
             .column(Column::FamilyId)
             .filter(Column::AccountId.eq(account))
             .filter(Column::FamilyId.ne(keep))
+            .filter(Column::ExpiresAt.gt(now))
             .order_by_asc(Column::ExpiresAt)
             .limit(excess)
             .into_tuple()
@@ -232,6 +233,8 @@ impl RefreshStore for SqlRefreshStore {
         let deleted = refresh_family::Entity::delete_many()
             .filter(Column::FamilyId.eq(family))
             .filter(Column::AccountId.eq(account))
+            // An expired row waiting for the pruner is no session to end.
+            .filter(Column::ExpiresAt.gt(chrono::Utc::now().timestamp()))
             .exec(&self.db)
             .await
             .map_err(unavailable)?;
@@ -260,7 +263,9 @@ impl RefreshStore for SqlRefreshStore {
     }
 
     async fn end_all(&self, account: i64, keep: Option<&str>) -> Result<u64, StoreUnavailable> {
-        let mut ended = refresh_family::Entity::delete_many().filter(Column::AccountId.eq(account));
+        let mut ended = refresh_family::Entity::delete_many()
+            .filter(Column::AccountId.eq(account))
+            .filter(Column::ExpiresAt.gt(chrono::Utc::now().timestamp()));
         if let Some(keep) = keep {
             ended = ended.filter(Column::FamilyId.ne(keep));
         }

@@ -89,7 +89,8 @@ impl TokenIssuer {
         auth_time: i64,
         now: i64,
     ) -> Option<IssuedPair> {
-        let session_ends_at = auth_time.saturating_add(self.lifetimes.session_max.as_secs() as i64);
+        let session_max = i64::try_from(self.lifetimes.session_max.as_secs()).unwrap_or(i64::MAX);
+        let session_ends_at = auth_time.saturating_add(session_max);
         let expires_at = (now + self.lifetimes_for(subject.role).1).min(session_ends_at);
         if expires_at <= now {
             return None;
@@ -123,7 +124,9 @@ impl TokenIssuer {
         refresh: Successor,
         now: i64,
     ) -> IssuedPair {
-        let access = self.access_claims(subject, family, now);
+        let mut access = self.access_claims(subject, family, now);
+        // Nor does the access token outlive the session's end.
+        access.exp = access.exp.min(refresh.expires_at);
         let refresh_claims = RefreshClaims {
             iss: self.settings.issuer.clone(),
             sub: subject.sub.clone(),

@@ -10,6 +10,7 @@ use crate::{
 };
 
 on_every_session_store!(
+    a_session_from_before_the_index_ends_with_the_next_logout_everywhere,
     the_session_list_shows_each_login_and_no_token_material,
     ending_one_session_logs_out_that_device_only,
     logout_all_ends_every_session_and_can_keep_the_current_one,
@@ -161,8 +162,15 @@ async fn logout_all_ends_every_session_and_can_keep_the_current_one(sessions: Se
     let (status, body) = status_and_json(app.post_logout_all(&access, "").await).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ended"], 1);
-    let left = listed_sessions(&app, &access).await;
-    assert!(left.is_empty(), "no session is left: {left:?}");
+    let (status, _) = status_and_json(app.get_with_bearer("/auth/sessions/", &access).await).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the token's own session has ended: it manages nothing more"
+    );
+    let (fresh, _) = app.log_in_again(&user).await;
+    let left = listed_sessions(&app, &fresh).await;
+    assert_eq!(left.len(), 1, "only the new login is left: {left:?}");
     assert_eq!(
         app.refresh_status(&someone_else.refresh).await,
         StatusCode::OK,
@@ -198,4 +206,89 @@ async fn anonymous_and_missing_tokens_reach_no_sessions() {
         assert_eq!(app.delete_session(token, &id).await.status(), expected);
         assert_eq!(app.post_logout_all(token, "").await.status(), expected);
     }
+}
+
+/// A refresh token as the version before sessions were indexed minted it (no `auth_time`),
+/// with its family stored the way that version stored it: outside any account's index.
+async fn legacy_session(app: &TestApp, user: &TestUser) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let now = chrono::Utc::now().timestamp() - 5;
+    let (family, jti) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().simple().to_string(),
+    );
+    let ring = app.state.keys.current();
+    let key = ring.active();
+    let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": key.kid});
+    let claims = serde_json::json!({
+        "iss": app.state.public_url, "sub": user.id.to_string(), "exp": now + 3600, "iat": now,
+        "jti": jti, "fam": family, "token_type": "refresh", "user_id": user.id,
+        "role": "customer", "username": user.username,
+    });
+    let mut token = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = URL_SAFE_NO_PAD.encode(key.sign_hs256(token.as_bytes()));
+    token = format!("{token}.{signature}");
+    match &app.settings.redis_url {
+        Some(url) => {
+            let client = redis::Client::open(url.as_str()).unwrap();
+            let mut connection = client.get_multiplexed_async_connection().await.unwrap();
+            redis::cmd("SET")
+                .arg(format!("{}{{f:{family}}}", app.settings.redis_prefix))
+                .arg(&jti)
+                .arg("EXAT")
+                .arg(now + 3600)
+                .query_async::<()>(&mut connection)
+                .await
+                .unwrap();
+        }
+        None => {
+            use sea_orm::{ActiveValue::Set, EntityTrait};
+            tessera::entity::refresh_family::Entity::insert(
+                tessera::entity::refresh_family::ActiveModel {
+                    family_id: Set(family),
+                    live_jti: Set(jti),
+                    expires_at: Set(now + 3600),
+                    previous_jti: Set(None),
+                    rotated_at: Set(None),
+                    successor_jti: Set(None),
+                    successor_issued_at: Set(None),
+                    account_id: Set(None),
+                    created_at: Set(None),
+                },
+            )
+            .exec_without_returning(&app.state.db)
+            .await
+            .unwrap();
+        }
+    }
+    token
+}
+
+async fn a_session_from_before_the_index_ends_with_the_next_logout_everywhere(sessions: Sessions) {
+    let (_db, app) = spawn_with_sessions(sessions).await;
+    let user = app.create_user(Role::Customer).await;
+    let migrated = legacy_session(&app, &user).await;
+    let (status, body) = status_and_json(app.post_refresh(&migrated).await).await;
+    assert_eq!(status, StatusCode::OK, "still honoured: {body}");
+    let migrated = body["refresh"].as_str().unwrap().to_owned();
+    assert!(peek(&migrated).1["auth_time"].is_i64());
+    let unrefreshed = legacy_session(&app, &user).await;
+
+    let (status, body) = status_and_json(app.post_logout_all(&user.access, "").await).await;
+
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        app.refresh_status(&migrated).await,
+        StatusCode::UNAUTHORIZED,
+        "moved into the index at its refresh, it was ended with the rest"
+    );
+    assert_eq!(
+        app.refresh_status(&unrefreshed).await,
+        StatusCode::UNAUTHORIZED,
+        "outside the index, it is refused as older than the logout"
+    );
 }
