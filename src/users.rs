@@ -323,22 +323,7 @@ impl AccountChanges<'_> {
         keep: Option<&str>,
     ) -> Result<u64, ChangeError> {
         let ended_before = self.sessions.end_all(id, keep).await?;
-        let updated = user::Entity::update_many()
-            .col_expr(
-                user::Column::PasswordHash,
-                sea_orm::sea_query::Expr::value(password_hash),
-            )
-            .col_expr(
-                user::Column::SessionsEndedAt,
-                sea_orm::sea_query::Expr::value(Utc::now().timestamp()),
-            )
-            .filter(user::Column::Id.eq(id))
-            .exec(self.db)
-            .await
-            .map_err(failed("setting the password"))?;
-        if updated.rows_affected == 0 {
-            return Err(ChangeError::NotFound);
-        }
+        self.mark_sessions_ended(id, Some(password_hash)).await?;
         // The password is changed now: a store that failed since must not make the caller
         // retry a change that is done. Only a login that raced the change can be left.
         let ended_after = self
@@ -354,18 +339,34 @@ impl AccountChanges<'_> {
 
     /// Ends every session of the account but `keep`.
     pub async fn log_out(&self, id: i64, keep: Option<&str>) -> Result<u64, ChangeError> {
-        let marked = user::Entity::update_many()
+        self.mark_sessions_ended(id, None).await?;
+        Ok(self.sessions.end_all(id, keep).await?)
+    }
+
+    /// Records that the account's sessions end now (see [`predates_a_logout`]), with its new
+    /// password hash if there is one, in one statement.
+    async fn mark_sessions_ended(
+        &self,
+        id: i64,
+        password_hash: Option<String>,
+    ) -> Result<(), ChangeError> {
+        use sea_orm::sea_query::Expr;
+        let mut update = user::Entity::update_many()
             .col_expr(
                 user::Column::SessionsEndedAt,
-                sea_orm::sea_query::Expr::value(Utc::now().timestamp()),
+                Expr::value(Utc::now().timestamp()),
             )
-            .filter(user::Column::Id.eq(id))
+            .filter(user::Column::Id.eq(id));
+        if let Some(hash) = password_hash {
+            update = update.col_expr(user::Column::PasswordHash, Expr::value(hash));
+        }
+        let updated = update
             .exec(self.db)
             .await
-            .map_err(failed("recording the logout"))?;
-        if marked.rows_affected == 0 {
+            .map_err(failed("recording that the account's sessions end"))?;
+        if updated.rows_affected == 0 {
             return Err(ChangeError::NotFound);
         }
-        Ok(self.sessions.end_all(id, keep).await?)
+        Ok(())
     }
 }

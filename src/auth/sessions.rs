@@ -11,7 +11,6 @@ use crate::{
     domain::Role,
     error::ApiError,
     metrics::{add, bump},
-    refresh::SessionInfo,
     token::AccessClaims,
 };
 
@@ -99,7 +98,7 @@ impl SessionsApi {
         Ok(SessionsResponse::Ok(Json(
             sessions
                 .into_iter()
-                .map(|session: SessionInfo| Session {
+                .map(|session| Session {
                     current: current == Some(session.family.as_str()),
                     created_at: timestamp(session.created_at),
                     refreshed_at: session.refreshed_at.map(timestamp),
