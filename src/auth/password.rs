@@ -1,10 +1,28 @@
-use std::sync::Arc;
+//! Password hashing on a fixed set of worker threads, never on the async runtime.
+//!
+//! argon2id fills 19 MiB per hash. Hashed on tokio's blocking pool, each new blocking thread
+//! got an allocator arena of its own that kept its freed 19 MiB: 32 clients logging in left
+//! about 420 MiB behind for good. Here each of `hash_concurrency` workers maps one working
+//! area from the OS, reuses it while hashes keep coming, and unmaps it as soon as none is
+//! waiting, so memory is bounded by the workers while logins come and given back when they stop.
+
+use std::{
+    ptr::NonNull,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use argon2::{
-    Algorithm, Argon2, Params, Version,
-    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::{
+        phc::{Output, ParamsString, PasswordHash, Salt},
+        try_generate_salt,
+    },
 };
-use tokio::sync::Semaphore;
+use tokio::sync::oneshot;
 
 use super::django_password;
 use crate::domain::Password;
@@ -27,63 +45,111 @@ impl Default for HashCost {
     }
 }
 
-/// How long a request waits for a hashing slot before it is told to come back later: the
-/// queue in front of the hasher stays bounded under a login flood.
-const QUEUE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// A request that waited this long for a worker is told to come back later instead of being
+/// hashed: under a login flood the wait stays bounded.
+const QUEUE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Hashes waiting for a worker, at most; past it a request is told to come back later at once.
+/// Each waiting hash holds a connection, which are capped too; this keeps the queue bounded
+/// whatever that cap is set to.
+pub const MAX_WAITING_HASHES: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HashError {
-    #[error("every password hashing slot stayed busy")]
+    #[error("every password hashing worker stayed busy")]
     Busy,
     #[error("password hashing failed: {0:#}")]
     Failed(anyhow::Error),
 }
 
-/// Hashes and verifies passwords on the blocking pool, never on the async runtime.
+/// Hashes and verifies passwords on `concurrency` worker threads.
 pub struct PasswordHasher {
-    argon2: Argon2<'static>,
-    /// One hash holds a core and 19 MiB for ~30 ms: more at once than there are cores only
-    /// adds memory and latency, so hashing waits for a permit.
-    permits: Arc<Semaphore>,
-    /// Checked when the username is unknown, so that costs what a wrong password costs.
-    dummy_hash: String,
+    params: Params,
+    jobs: flume::Sender<Job>,
+    /// How many times a worker mapped its working area: the regression guard that memory is
+    /// reused across hashes, not allocated per hash.
+    #[cfg(test)]
+    memory_maps: Arc<AtomicUsize>,
+}
+
+struct Job {
+    password: Password,
+    task: Task,
+    queued_at: Instant,
+    span: tracing::Span,
+}
+
+enum Task {
+    Hash(oneshot::Sender<Result<String, HashError>>),
+    /// `None`: an unknown user, checked against the dummy hash.
+    Verify(Option<String>, oneshot::Sender<Result<bool, HashError>>),
+}
+
+impl Task {
+    /// The request went away (client gone): nobody needs this hash.
+    fn abandoned(&self) -> bool {
+        match self {
+            Task::Hash(reply) => reply.is_closed(),
+            Task::Verify(_, reply) => reply.is_closed(),
+        }
+    }
+
+    fn refuse(self, error: HashError) {
+        match self {
+            Task::Hash(reply) => {
+                let _ = reply.send(Err(error));
+            }
+            Task::Verify(_, reply) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
 }
 
 impl PasswordHasher {
     pub fn new(cost: HashCost, concurrency: usize) -> anyhow::Result<Self> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|err| anyhow::anyhow!("invalid argon2 parameters: {err}"))?;
-        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let dummy_hash = argon2
-            .hash_password(b"tessera dummy password: never matches")
-            .map_err(|err| anyhow::anyhow!("argon2: {err}"))?
-            .to_string();
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+        let mut memory = WorkingArea::map(params.block_count())?;
+        let dummy_hash = hash_into(
+            &argon2,
+            &mut memory,
+            b"tessera dummy password: never matches",
+        )
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+        drop(memory);
+        let worker = Arc::new(Worker { argon2, dummy_hash });
+        let memory_maps = Arc::new(AtomicUsize::new(0));
+        let (jobs, queue) = flume::bounded(MAX_WAITING_HASHES);
+        for number in 0..concurrency.max(1) {
+            let (worker, queue, memory_maps) = (worker.clone(), queue.clone(), memory_maps.clone());
+            std::thread::Builder::new()
+                .name(format!("tessera-hash-{number}"))
+                .spawn(move || worker.run(&queue, &memory_maps))?;
+        }
         Ok(Self {
-            argon2,
-            permits: Arc::new(Semaphore::new(concurrency.max(1))),
-            dummy_hash,
+            params,
+            jobs,
+            #[cfg(test)]
+            memory_maps,
         })
     }
 
     pub async fn hash(&self, password: Password) -> Result<String, HashError> {
-        let argon2 = self.argon2.clone();
-        self.run_blocking(move || {
-            argon2
-                .hash_password(password.expose().as_bytes())
-                .map(|hash| hash.to_string())
-                .map_err(|err| HashError::Failed(anyhow::anyhow!("argon2: {err}")))
-        })
-        .await?
+        let (reply, answer) = oneshot::channel();
+        self.submit(password, Task::Hash(reply))?;
+        answer.await.map_err(|_| worker_lost())?
     }
 
     /// Whether a stored hash was made with other parameters than today's: it is replaced on the
     /// next successful login, so old costs do not linger (nor stand out by their timing).
     pub fn needs_rehash(&self, stored: &str) -> bool {
-        let expected = self.argon2.params();
+        let expected = &self.params;
         match PasswordHash::new(stored) {
             Ok(parsed) => {
                 parsed.algorithm.as_str() != "argon2id"
-                    || argon2::Params::try_from(&parsed).map_or(true, |params| {
+                    || Params::try_from(&parsed).map_or(true, |params| {
                         (params.m_cost(), params.t_cost(), params.p_cost())
                             != (expected.m_cost(), expected.t_cost(), expected.p_cost())
                     })
@@ -100,50 +166,215 @@ impl PasswordHasher {
         password: Password,
         stored: Option<String>,
     ) -> Result<bool, HashError> {
-        let argon2 = self.argon2.clone();
-        let dummy_hash = self.dummy_hash.clone();
         let stored = stored
             .filter(|hash| PasswordHash::new(hash).is_ok() || django_password::is_supported(hash));
         let known = stored.is_some();
-        let hash = stored.unwrap_or(dummy_hash);
-        let matches = self
-            .run_blocking(move || match PasswordHash::new(&hash) {
-                Ok(parsed) => argon2
-                    .verify_password(password.expose().as_bytes(), &parsed)
-                    .is_ok(),
-                Err(_) => django_password::verify(password.expose(), &hash),
-            })
-            .await?;
+        let (reply, answer) = oneshot::channel();
+        self.submit(password, Task::Verify(stored, reply))?;
+        let matches = answer.await.map_err(|_| worker_lost())??;
         Ok(known && matches)
     }
 
-    /// The permit moves into the blocking task: if the request is cancelled (client gone), the
-    /// hash still runs to its end, and the permit must stay taken until it does, or abandoned
-    /// hashes would pile up past the limit.
-    async fn run_blocking<T: Send + 'static>(
-        &self,
-        work: impl FnOnce() -> T + Send + 'static,
-    ) -> Result<T, HashError> {
-        let permit = tokio::time::timeout(QUEUE_TIMEOUT, self.permits.clone().acquire_owned())
-            .await
-            .map_err(|_| HashError::Busy)?
-            .map_err(|err| HashError::Failed(err.into()))?;
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _permit = permit;
-            span.in_scope(work)
+    fn submit(&self, password: Password, task: Task) -> Result<(), HashError> {
+        let job = Job {
+            password,
+            task,
+            queued_at: Instant::now(),
+            span: tracing::Span::current(),
+        };
+        self.jobs.try_send(job).map_err(|err| match err {
+            flume::TrySendError::Full(_) => HashError::Busy,
+            flume::TrySendError::Disconnected(_) => worker_lost(),
         })
-        .await
-        .map_err(|err| HashError::Failed(err.into()))
+    }
+}
+
+/// A reply sender dropped unanswered: a worker panicked on the hash. A bug, so a 500.
+fn worker_lost() -> HashError {
+    HashError::Failed(anyhow::anyhow!("a password hashing worker stopped"))
+}
+
+struct Worker {
+    argon2: Argon2<'static>,
+    /// Checked when the username is unknown, so that costs what a wrong password costs.
+    dummy_hash: String,
+}
+
+impl Worker {
+    fn run(&self, queue: &flume::Receiver<Job>, memory_maps: &AtomicUsize) {
+        let mut memory = None;
+        while let Ok(job) = queue.recv() {
+            self.take(job, &mut memory, memory_maps);
+            if queue.is_empty() {
+                // Nobody else is logging in: give the pages back until somebody does.
+                memory = None;
+            }
+        }
+    }
+
+    fn take(&self, job: Job, memory: &mut Option<WorkingArea>, memory_maps: &AtomicUsize) {
+        let _in_request = job.span.enter();
+        if job.task.abandoned() {
+            return;
+        }
+        if job.queued_at.elapsed() > QUEUE_TIMEOUT {
+            job.task.refuse(HashError::Busy);
+            return;
+        }
+        let area = match memory.take() {
+            Some(area) => area,
+            None => match WorkingArea::map(self.argon2.params().block_count()) {
+                Ok(area) => {
+                    memory_maps.fetch_add(1, Ordering::Relaxed);
+                    area
+                }
+                Err(err) => {
+                    job.task.refuse(HashError::Failed(anyhow::anyhow!(
+                        "cannot map memory for password hashing: {err}"
+                    )));
+                    return;
+                }
+            },
+        };
+        self.answer(
+            job.task,
+            job.password.expose().as_bytes(),
+            memory.insert(area),
+        );
+    }
+
+    fn answer(&self, task: Task, password: &[u8], memory: &mut WorkingArea) {
+        match task {
+            Task::Hash(reply) => {
+                let _ = reply.send(
+                    hash_into(&self.argon2, memory, password)
+                        .map_err(|err| HashError::Failed(anyhow::anyhow!("argon2: {err}"))),
+                );
+            }
+            Task::Verify(stored, reply) => {
+                let hash = stored.as_deref().unwrap_or(&self.dummy_hash);
+                let matches = match PasswordHash::new(hash) {
+                    Ok(parsed) => verify_phc(memory, password, &parsed),
+                    Err(_) => std::str::from_utf8(password)
+                        .is_ok_and(|password| django_password::verify(password, hash)),
+                };
+                let _ = reply.send(Ok(matches));
+            }
+        }
+    }
+}
+
+/// Our own hashes: argon2id, today's cost, a fresh 16-byte salt, as a PHC string.
+fn hash_into(
+    argon2: &Argon2<'_>,
+    memory: &mut WorkingArea,
+    password: &[u8],
+) -> Result<String, argon2::password_hash::Error> {
+    let salt = try_generate_salt()?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2.hash_password_into_with_memory(password, &salt, &mut out, memory.blocks())?;
+    Ok(PasswordHash {
+        algorithm: argon2::ARGON2ID_IDENT,
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(argon2.params())?,
+        salt: Some(Salt::new(&salt)?),
+        hash: Some(Output::new(&out)?),
+    }
+    .to_string())
+}
+
+/// Any argon2 PHC string, with its own algorithm, version and cost; in the worker's area when
+/// it fits, which it does for every hash made with today's cost or a cheaper one.
+fn verify_phc(memory: &mut WorkingArea, password: &[u8], hash: &PasswordHash) -> bool {
+    let (Some(salt), Some(expected)) = (&hash.salt, &hash.hash) else {
+        return false;
+    };
+    let Ok(algorithm) = Algorithm::try_from(hash.algorithm.as_str()) else {
+        return false;
+    };
+    let Ok(version) = hash
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+    else {
+        return false;
+    };
+    let Ok(params) = Params::try_from(hash) else {
+        return false;
+    };
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    let mut out = [0u8; Output::MAX_LENGTH];
+    let out = &mut out[..expected.len()];
+    let computed = if params.block_count() <= memory.blocks().len() {
+        argon2.hash_password_into_with_memory(password, salt, out, memory.blocks())
+    } else {
+        argon2.hash_password_into(password, salt, out)
+    };
+    // `Output`'s equality is constant-time.
+    computed.is_ok() && Output::new(out).is_ok_and(|computed| computed == *expected)
+}
+
+/// One worker's argon2 memory, mapped straight from the OS: unmapping gives the pages back at
+/// once, where a freed heap block would stay in the thread's allocator arena.
+struct WorkingArea {
+    blocks: NonNull<Block>,
+    len: usize,
+}
+
+impl WorkingArea {
+    fn map(len: usize) -> std::io::Result<Self> {
+        let bytes = len * Block::SIZE;
+        // SAFETY: a new private anonymous mapping, aliased by nothing; the kernel zero-fills it
+        // and aligns it to a page, more than `Block`'s 64 bytes.
+        let address = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if address == libc::MAP_FAILED {
+            return Err(std::io::Error::last_os_error());
+        }
+        let blocks = NonNull::new(address.cast()).ok_or_else(std::io::Error::last_os_error)?;
+        Ok(Self { blocks, len })
+    }
+
+    fn blocks(&mut self) -> &mut [Block] {
+        // SAFETY: `len` zero-initialised blocks (all-zero bytes are a valid `Block`), owned by
+        // `self` and borrowed mutably through it only.
+        unsafe { std::slice::from_raw_parts_mut(self.blocks.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for WorkingArea {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, of this size, unmapped once.
+        unsafe {
+            libc::munmap(self.blocks.as_ptr().cast(), self.len * Block::SIZE);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use futures_util::FutureExt as _;
+    use tokio::task::JoinSet;
+
     use super::*;
 
     fn hasher() -> PasswordHasher {
         PasswordHasher::new(HashCost::default(), 2).unwrap()
+    }
+
+    fn cheap() -> HashCost {
+        HashCost {
+            memory_kib: 8192,
+            iterations: 1,
+            parallelism: 1,
+        }
     }
 
     fn password(raw: &str) -> Password {
@@ -157,6 +388,9 @@ mod tests {
             hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
             "{hash}"
         );
+        let parsed = PasswordHash::new(&hash).unwrap();
+        assert_eq!(parsed.salt.unwrap().len(), 16);
+        assert_eq!(parsed.hash.unwrap().len(), 32);
     }
 
     #[tokio::test]
@@ -177,47 +411,135 @@ mod tests {
         );
     }
 
+    /// The crate's own verifier agrees with the hashes made in the workers' memory, and the
+    /// workers verify the crate's hashes.
+    #[tokio::test]
+    async fn hashes_made_in_worker_memory_are_standard_argon2() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let hasher = hasher();
+        let ours = hasher.hash(password("s3cret-horse")).await.unwrap();
+        let reference = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(19_456, 2, 1, None).unwrap(),
+        );
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(reference.verify_password(b"s3cret-horse", &parsed).is_ok());
+        let theirs = reference
+            .hash_password(b"s3cret-horse")
+            .unwrap()
+            .to_string();
+        assert!(
+            hasher
+                .verify(password("s3cret-horse"), Some(theirs))
+                .await
+                .unwrap()
+        );
+    }
+
+    /// A hash of a higher cost than the workers' memory holds (the cost was lowered since) is
+    /// still checked, in memory of its own; a cheaper one fits in the workers'.
+    #[tokio::test]
+    async fn hashes_of_other_costs_verify() {
+        let cheap_hasher = PasswordHasher::new(cheap(), 1).unwrap();
+        let costly = hasher().hash(password("s3cret-horse")).await.unwrap();
+        let cheaper = cheap_hasher.hash(password("s3cret-horse")).await.unwrap();
+        assert!(
+            cheap_hasher
+                .verify(password("s3cret-horse"), Some(costly))
+                .await
+                .unwrap()
+        );
+        assert!(
+            hasher()
+                .verify(password("s3cret-horse"), Some(cheaper.clone()))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !hasher()
+                .verify(password("s3cret-horsE"), Some(cheaper))
+                .await
+                .unwrap()
+        );
+    }
+
     #[tokio::test]
     async fn hashes_made_with_other_parameters_need_a_rehash() {
         let hasher = hasher();
         let current = hasher.hash(password("s3cret-horse")).await.unwrap();
-        let cheaper = PasswordHasher::new(
-            HashCost {
-                memory_kib: 8192,
-                iterations: 1,
-                parallelism: 1,
-            },
-            1,
-        )
-        .unwrap()
-        .hash(password("s3cret-horse"))
-        .await
-        .unwrap();
+        let cheaper = PasswordHasher::new(cheap(), 1)
+            .unwrap()
+            .hash(password("s3cret-horse"))
+            .await
+            .unwrap();
         assert!(!hasher.needs_rehash(&current));
         assert!(hasher.needs_rehash(&cheaper));
         assert!(hasher.needs_rehash("pbkdf2_sha256$600000$salt$hash"));
     }
 
+    /// The memory bound of login load: while hashes keep coming, each worker maps its area
+    /// once and reuses it; when none is waiting, the area goes back to the OS.
     #[tokio::test]
-    async fn a_cancelled_request_keeps_its_permit_until_the_hash_ends() {
-        let hasher = Arc::new(PasswordHasher::new(HashCost::default(), 1).unwrap());
-        let abandoned = tokio::spawn({
+    async fn workers_map_their_memory_once_per_flood_and_give_it_back() {
+        let hasher = Arc::new(PasswordHasher::new(cheap(), 2).unwrap());
+        let mut flood = JoinSet::new();
+        for n in 0..16 {
             let hasher = hasher.clone();
-            async move { hasher.hash(password("abandoned")).await }
-        });
-        tokio::task::yield_now().await;
-        while hasher.permits.available_permits() > 0 {
-            tokio::task::yield_now().await;
+            flood.spawn(async move { hasher.hash(password(&format!("password {n}"))).await });
         }
-        abandoned.abort();
-        let _ = abandoned.await;
-        assert_eq!(
-            hasher.permits.available_permits(),
-            0,
-            "the running hash still holds the permit"
+        while let Some(hash) = flood.join_next().await {
+            hash.unwrap().unwrap();
+        }
+        let maps = hasher.memory_maps.load(Ordering::Relaxed);
+        assert!(
+            (1..=2).contains(&maps),
+            "16 hashes on 2 workers mapped {maps} areas"
         );
-        hasher.hash(password("next")).await.unwrap();
-        assert_eq!(hasher.permits.available_permits(), 1);
+        hasher.hash(password("after the flood")).await.unwrap();
+        assert_eq!(
+            hasher.memory_maps.load(Ordering::Relaxed),
+            maps + 1,
+            "the area was given back when the flood ended"
+        );
+    }
+
+    /// Past `MAX_WAITING_HASHES` a request is refused at once, and requests that went away
+    /// before their turn are not hashed: the queue they leave drains in about one hash's time.
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once_and_abandoned_requests_cost_nothing() {
+        let hasher = PasswordHasher::new(HashCost::default(), 1).unwrap();
+        let mut waiting = Vec::new();
+        let mut context = std::task::Context::from_waker(futures_util::task::noop_waker_ref());
+        let refused = loop {
+            let mut request = Box::pin(hasher.hash(password("queued")));
+            match request.poll_unpin(&mut context) {
+                std::task::Poll::Pending => waiting.push(request),
+                std::task::Poll::Ready(answer) => break answer,
+            }
+            assert!(
+                waiting.len() <= MAX_WAITING_HASHES + 1,
+                "the queue has no bound"
+            );
+        };
+        assert!(matches!(refused, Err(HashError::Busy)), "{refused:?}");
+        assert!(
+            waiting.len() >= MAX_WAITING_HASHES,
+            "refused after {}",
+            waiting.len()
+        );
+        drop(waiting);
+        let started = Instant::now();
+        while !hasher.jobs.is_empty() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        assert!(
+            started.elapsed() < QUEUE_TIMEOUT,
+            "skipping abandoned requests took {:?}",
+            started.elapsed()
+        );
+        hasher.hash(password("after")).await.unwrap();
+        assert!(hasher.memory_maps.load(Ordering::Relaxed) <= 2);
     }
 
     #[tokio::test]

@@ -199,6 +199,62 @@ async fn logins_with_huge_usernames_leave_memory_where_it_was() {
     );
 }
 
+/// argon2id fills 19 MiB per hash: under a flood of logins memory grows by what the hashing
+/// workers hold, and shrinks back when the flood ends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_flood_holds_only_the_hashing_workers_memory_and_gives_it_back() {
+    const WORKERS: f64 = 2.0;
+    const ARGON2_MIB: f64 = 19.0;
+    let server = Server::start(&[
+        ("TESSERA_HASH_CONCURRENCY", "2"),
+        ("TESSERA_LOGIN_RATE_LIMIT", "off"),
+        ("TESSERA_LOGIN_USERNAME_RATE_LIMIT", "off"),
+    ]);
+    let client = reqwest::Client::new();
+    let login = |n: usize| {
+        client
+            .post(server.url("/auth/token/"))
+            .json(&json!({"username": format!("user{n}"), "password": "wrong password"}))
+            .send()
+    };
+    for n in 0..4 {
+        assert_eq!(login(n).await.unwrap().status(), 401);
+    }
+    let idle = server.rss_mib();
+    let flood_ends = Instant::now() + Duration::from_secs(4);
+    let mut clients = Vec::new();
+    for client_number in 0..32 {
+        clients.push(async move {
+            let mut n = client_number;
+            while Instant::now() < flood_ends {
+                assert_eq!(login(n).await.unwrap().status(), 401);
+                n += 32;
+            }
+        });
+    }
+    let flood = futures_util::future::join_all(clients);
+    tokio::pin!(flood);
+    let mut peak = idle;
+    loop {
+        tokio::select! {
+            _ = &mut flood => break,
+            _ = sleep(Duration::from_millis(50)) => peak = peak.max(server.rss_mib()),
+        }
+    }
+    let after = server.rss_mib();
+    eprintln!(
+        "32 clients logging in for 4 s: RSS idle {idle:.1}, peak {peak:.1}, after {after:.1} MiB"
+    );
+    assert!(
+        peak <= idle + WORKERS * ARGON2_MIB + 16.0,
+        "RSS peaked at {peak:.1} MiB from {idle:.1}"
+    );
+    assert!(
+        after <= idle + 8.0,
+        "RSS stayed at {after:.1} MiB after the flood, from {idle:.1}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_bodies_stay_within_the_buffer_budget_and_others_are_served() {
     let server = Server::start(&[("TESSERA_BODY_READ_TIMEOUT", "60s")]);
