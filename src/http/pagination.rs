@@ -34,6 +34,13 @@ impl Pagination {
         Ok(self.page - 1)
     }
 
+    /// Rows before this page; `None` when no database could skip that many (no such page).
+    pub fn offset(&self) -> Option<u64> {
+        (self.page - 1)
+            .checked_mul(self.page_size)
+            .filter(|&offset| i64::try_from(offset).is_ok())
+    }
+
     /// `(next, previous)` links under `base` (an absolute URL without query).
     pub fn links(&self, count: u64, base: &str) -> (Option<String>, Option<String>) {
         let link = |page: u64| format!("{base}?page={page}&page_size={}", self.page_size);
