@@ -107,7 +107,12 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         .map_sqlx_sqlite_opts(|opts| {
             // WAL lets readers proceed during a write; the busy timeout queues writers
             // instead of failing them with SQLITE_BUSY under concurrent logins.
+            // NORMAL under WAL: a commit is not flushed to disk on its own, only at checkpoints.
+            // Safe against a crash of the process; a power cut or kernel crash can lose the
+            // last commits (never corrupt the file). An fsync per commit capped refreshes and
+            // logins at the disk's flush rate; README "Performance" says what this trades.
             opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .foreign_keys(true)
         });
