@@ -742,7 +742,7 @@ fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Resul
         return Ok(default);
     };
     let parsed = parse_duration(&raw).ok_or_else(|| {
-        anyhow::anyhow!("{name}: {raw:?} is not a duration such as 300s, 5m, 12h or 1d")
+        anyhow::anyhow!("{name}: {raw:?} is not a duration such as 300, 5m, 5min, 12h, 1d or 1w")
     })?;
     if parsed > MAX_LIFETIME {
         bail!("{name}: {raw:?} is longer than ten years");
@@ -750,20 +750,15 @@ fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Resul
     Ok(parsed)
 }
 
-/// `300`, `300s`, `5m`, `12h`, `1d`: a positive whole number with an optional unit.
+/// Bare seconds (`300`) or what `humantime` reads (`300s`, `5m`, `5min`, `12h`, `1d`, `1w`,
+/// `1h 30m`): a positive whole number of seconds.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
-    let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
-    let (number, unit) = raw.split_at(split);
-    let number: u64 = number.parse().ok().filter(|n| *n > 0)?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => return None,
+    let parsed = match raw.parse::<u64>() {
+        Ok(seconds) => Duration::from_secs(seconds),
+        Err(_) => humantime::parse_duration(raw).ok()?,
     };
-    number.checked_mul(seconds).map(Duration::from_secs)
+    (!parsed.is_zero() && parsed.subsec_nanos() == 0).then_some(parsed)
 }
 
 #[cfg(test)]
@@ -775,7 +770,19 @@ mod tests {
         assert_eq!(parse_duration("300"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("1d"), Some(Duration::from_secs(86_400)));
-        for bad in ["", "0", "-5m", "5 m", "5w", "m", "99999999999999999999d"] {
+        assert_eq!(parse_duration("5min"), Some(Duration::from_secs(300)));
+        assert_eq!(parse_duration("1w"), Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(parse_duration("1h 30m"), Some(Duration::from_secs(5400)));
+        for bad in [
+            "",
+            "0",
+            "0s",
+            "-5m",
+            "1500ms",
+            "5x",
+            "m",
+            "99999999999999999999d",
+        ] {
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }

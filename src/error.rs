@@ -114,6 +114,11 @@ impl ApiError {
         if err.is::<ApiError>() {
             return err.into_response();
         }
+        if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+            let error =
+                crate::domain::FieldError::new(param.name, parameter_message(&param.reason));
+            return ApiError::from(error).as_response();
+        }
         let api_error = match err.status() {
             StatusCode::BAD_REQUEST => ApiError::Malformed(err.to_string()),
             StatusCode::UNAUTHORIZED => ApiError::NotAuthenticated,
@@ -125,6 +130,18 @@ impl ApiError {
             _ => ApiError::Unexpected(anyhow::anyhow!("{err}")),
         };
         api_error.as_response()
+    }
+}
+
+/// DRF's wording for a query or path parameter that did not parse; poem-openapi's own reason
+/// names its internal types (`failed to parse "integer(uint64)"`).
+fn parameter_message(reason: &str) -> &'static str {
+    if reason.contains("integer") {
+        "A valid integer is required."
+    } else if reason.contains("boolean") {
+        "Must be a valid boolean."
+    } else {
+        "Invalid value."
     }
 }
 

@@ -175,11 +175,17 @@ async fn rotate_keys(settings: &Settings) -> anyhow::Result<()> {
     match store.rotate(signs_from, outlives).await? {
         Some(kid) => {
             let retire = signs_from + chrono::Duration::from_std(outlives)?;
+            // Running instances read the keys every key_reload_interval: until then their JWKS
+            // lacks the new key, which is why it signs only after key_prepublish.
             println!(
-                "new key {kid}: in the JWKS now, signing from {}",
-                signs_from.to_rfc3339()
+                "new key {kid}: in every instance's JWKS within {} (key_reload_interval), signing from {}",
+                humantime::format_duration(settings.key_reload_interval),
+                signs_from.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
             );
-            println!("older keys leave the JWKS at {}", retire.to_rfc3339());
+            println!(
+                "older keys leave the JWKS at {}",
+                retire.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
             Ok(())
         }
         None => bail!(
@@ -222,8 +228,13 @@ async fn list_keys(settings: &Settings) -> anyhow::Result<()> {
             key.kid,
             key.generation,
             state,
-            key.signs_from
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            // The first key signs from the start: stored as the epoch, shown as what it means.
+            if key.signs_from.timestamp() == 0 {
+                "from the start".into()
+            } else {
+                key.signs_from
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            },
             key.retires_at
                 .map(|at| at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_else(|| "-".into()),

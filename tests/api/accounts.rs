@@ -165,10 +165,15 @@ async fn accounts_are_paginated_like_drf(backend: Backend) {
         assert_eq!(status, StatusCode::NOT_FOUND, "{beyond}");
         assert_eq!(error["code"], "not_found");
     }
-    let (status, _) = status_and_json(
+    let (status, error) = status_and_json(
         app.get_with_bearer("/auth/accounts/?page=abc", &admin.access)
             .await,
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["fields"],
+        serde_json::json!({"page": ["A valid integer is required."]}),
+        "DRF's wording, naming the parameter: {error}"
+    );
 }
