@@ -624,6 +624,17 @@ impl Settings {
     }
 
     /// The key secret: given, read from its file, or (quick start only) generated into it.
+    /// Where the key secret comes from, for the start-up summary; never the secret itself.
+    pub fn key_secret_origin(&self) -> String {
+        match &self.key_secret {
+            KeySecretSource::Given(_) => "TESSERA_KEY_SECRET".to_owned(),
+            KeySecretSource::File(path) => format!(
+                "{} (back it up: without it the signing keys cannot be read)",
+                path.display()
+            ),
+        }
+    }
+
     pub fn key_secret(&self, may_generate: bool) -> anyhow::Result<KeySecret> {
         match &self.key_secret {
             KeySecretSource::Given(secret) => Ok(secret.clone()),

@@ -130,7 +130,9 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             connected => {
-                return connected.map_err(|err| anyhow::anyhow!("cannot open the database: {err}"));
+                return connected.map_err(|err| {
+                    anyhow::anyhow!("cannot open the database at {}: {err}", endpoint(url))
+                });
             }
         }
     }

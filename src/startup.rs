@@ -125,6 +125,25 @@ impl AuthApp {
             .map(|captcha| CaptchaVerifier::new(captcha.verify_url.clone(), captcha.secret.clone()))
             .transpose()?;
         let refresh_store = refresh_store(settings, &db)?;
+        let sessions_in = match &settings.redis_url {
+            Some(url) => {
+                let endpoint = db::endpoint(url);
+                // Said now, with where, rather than as a 503 at the first login.
+                if let Err(err) = refresh_store.ping().await {
+                    tracing::warn!(redis = %endpoint, error = %err, "Redis does not answer: logins, refreshes and logouts answer 503 until it does");
+                }
+                format!("redis {endpoint}")
+            }
+            None => "the database".to_owned(),
+        };
+        tracing::info!(
+            docs = %format!("{public_url}/docs"),
+            database = %db::endpoint(&settings.database_url),
+            sessions = %sessions_in,
+            signing_kid = %keys.current().active().kid,
+            key_secret = %settings.key_secret_origin(),
+            "token service ready"
+        );
         let state = Arc::new(AuthState {
             issuer: TokenIssuer::new(keys.clone(), token_settings.clone(), settings.lifetimes),
             verifier: TokenVerifier::new(keys.clone(), &token_settings),
@@ -237,12 +256,19 @@ impl CustomersApp {
     pub async fn build(settings: &Settings, jwks: JwksSettings) -> anyhow::Result<Self> {
         let db = db::connect(&settings.customers_database_url).await?;
         db::migrate_customers(&db).await?;
+        let trusts = jwks.jwks_url.clone();
         let verifier = Arc::new(JwksVerifier::new(jwks)?);
         let (listener, addr) = bind(settings.customers_listen).await?;
         let public_url = settings
             .customers_public_url
             .clone()
             .unwrap_or_else(|| format!("http://{addr}"));
+        tracing::info!(
+            docs = %format!("{public_url}/docs"),
+            database = %db::endpoint(&settings.customers_database_url),
+            jwks = %trusts,
+            "customer service ready"
+        );
         Ok(Self {
             listener,
             addr,

@@ -188,8 +188,10 @@ impl RedisRefreshStore {
     }
 }
 
+/// The error's own text only: an I/O error's also names its source, which would repeat it
+/// ("Connection refused (os error 111): Connection refused (os error 111)").
 fn unavailable(err: redis::RedisError) -> StoreUnavailable {
-    StoreUnavailable(err.into())
+    StoreUnavailable(anyhow::anyhow!("{err}"))
 }
 
 #[async_trait::async_trait]
