@@ -2,9 +2,12 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::SettingsArgs;
+use crate::config::{
+    CommonArgs, CustomerServiceArgs, DatabaseArgs, HashingArgs, HttpArgs, KeyArgs, LifetimeArgs,
+    SessionStoreArgs, SettingsArgs, TokenArgs, TokenServiceArgs,
+};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -13,8 +16,6 @@ use crate::config::SettingsArgs;
     about = "RS256 token service with a JWKS, for simplejwt clients"
 )]
 pub struct Cli {
-    #[command(flatten)]
-    pub settings: SettingsArgs,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -23,13 +24,13 @@ pub struct Cli {
 pub enum Command {
     /// Quick start: the token service (:7001) and the customer service (:7002) on the embedded
     /// defaults (SQLite under ./data, generated key secret).
-    Serve,
+    Serve(ServeSettings),
     /// The token service alone, for production: the key secret must be configured.
-    Auth,
+    Auth(AuthSettings),
     /// The customer service alone; it trusts the tokens the JWKS at --jwks-url verifies.
-    Customers,
+    Customers(CustomersSettings),
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate(DatabaseSettings),
     /// Manage accounts.
     Users {
         #[command(subcommand)]
@@ -52,6 +53,115 @@ pub enum Command {
     },
 }
 
+impl Command {
+    /// The flags and environment variables this command took; commands that read no settings
+    /// get the defaults.
+    pub fn settings(&self) -> SettingsArgs {
+        match self {
+            Command::Serve(settings) => settings.clone().into(),
+            Command::Auth(settings) => settings.clone().into(),
+            Command::Customers(settings) => settings.clone().into(),
+            Command::Migrate(settings) => settings.clone().into(),
+            Command::Users { command } => match command {
+                UsersCommand::Create { settings, .. } => settings.clone().into(),
+                UsersCommand::SetPassword { settings, .. } => settings.clone().into(),
+                UsersCommand::SetActive { settings, .. }
+                | UsersCommand::SetRole { settings, .. }
+                | UsersCommand::Logout { settings, .. } => settings.clone().into(),
+                UsersCommand::List { settings, .. }
+                | UsersCommand::ImportDjango { settings, .. } => settings.clone().into(),
+            },
+            Command::Keys { command } => match command {
+                KeysCommand::List { settings } => settings.clone().into(),
+                KeysCommand::Rotate { settings } => settings.clone().into(),
+            },
+            Command::Healthcheck { .. } | Command::Openapi { .. } => SettingsArgs::default(),
+        }
+    }
+}
+
+/// A command's settings: the groups it reads, flattened into its flags.
+macro_rules! command_settings {
+    ($name:ident { $($group:ident: $args:ty),* $(,)? }) => {
+        #[derive(Debug, Clone, Default, Args)]
+        pub struct $name {
+            $(
+                #[command(flatten)]
+                pub $group: $args,
+            )*
+        }
+
+        impl From<$name> for SettingsArgs {
+            fn from(settings: $name) -> Self {
+                let mut args = SettingsArgs::default();
+                $(settings.$group.apply(&mut args);)*
+                args
+            }
+        }
+    };
+}
+
+command_settings!(ServeSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+    sessions: SessionStoreArgs,
+    hashing: HashingArgs,
+    keys: KeyArgs,
+    lifetimes: LifetimeArgs,
+    tokens: TokenArgs,
+    token_service: TokenServiceArgs,
+    customer_service: CustomerServiceArgs,
+    http: HttpArgs,
+});
+command_settings!(AuthSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+    sessions: SessionStoreArgs,
+    hashing: HashingArgs,
+    keys: KeyArgs,
+    lifetimes: LifetimeArgs,
+    tokens: TokenArgs,
+    token_service: TokenServiceArgs,
+    http: HttpArgs,
+});
+command_settings!(CustomersSettings {
+    common: CommonArgs,
+    tokens: TokenArgs,
+    customer_service: CustomerServiceArgs,
+    http: HttpArgs,
+});
+// migrate, users list and import-django, keys list: the database alone.
+command_settings!(DatabaseSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+});
+// users create: where the account goes, and the cost of hashing its password.
+command_settings!(NewAccountSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+    hashing: HashingArgs,
+});
+// users set-active, set-role, logout: a change that ends the account's sessions.
+command_settings!(AccountChangeSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+    sessions: SessionStoreArgs,
+});
+// users set-password: a new hash, and every session ends.
+command_settings!(PasswordSetSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+    sessions: SessionStoreArgs,
+    hashing: HashingArgs,
+});
+// keys rotate: older keys stay until every token they signed has expired, hence the lifetimes.
+command_settings!(KeyRotationSettings {
+    common: CommonArgs,
+    database: DatabaseArgs,
+    keys: KeyArgs,
+    lifetimes: LifetimeArgs,
+});
+
 #[derive(Debug, Subcommand)]
 pub enum UsersCommand {
     /// Create an account (Django's createsuperuser). The password is prompted for, or read from
@@ -72,6 +182,8 @@ pub enum UsersCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        settings: NewAccountSettings,
     },
     /// List accounts, oldest first, a page at a time.
     List {
@@ -81,6 +193,8 @@ pub enum UsersCommand {
         /// Accounts per page (at most 100).
         #[arg(long, default_value_t = 50)]
         page_size: u64,
+        #[command(flatten)]
+        settings: DatabaseSettings,
     },
     /// Activate or deactivate an account. Deactivating ends all its sessions at once; the last
     /// active admin cannot be deactivated.
@@ -90,12 +204,16 @@ pub enum UsersCommand {
         /// true or false (also yes/no, 1/0).
         #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
         active: bool,
+        #[command(flatten)]
+        settings: AccountChangeSettings,
     },
     /// Change an account's role (customer, staff or admin); all its sessions end.
     SetRole {
         /// The account's username (or its id, if no username is that number).
         user: String,
         role: String,
+        #[command(flatten)]
+        settings: AccountChangeSettings,
     },
     /// Set an account's password (Django's changepassword): asked for twice, and again on a
     /// mismatch or a password the validators refuse; or read from standard input with
@@ -106,11 +224,15 @@ pub enum UsersCommand {
         /// Read the password from the first line of standard input.
         #[arg(long)]
         password_stdin: bool,
+        #[command(flatten)]
+        settings: PasswordSetSettings,
     },
     /// Log an account out everywhere: end every session it has.
     Logout {
         /// The account's username (or its id, if no username is that number).
         user: String,
+        #[command(flatten)]
+        settings: AccountChangeSettings,
     },
     /// Import a Django project's users: ids, usernames, emails, flags (is_superuser -> admin,
     /// is_staff -> staff), dates and password hashes as they are. Users already imported are
@@ -126,16 +248,24 @@ pub enum UsersCommand {
         /// The model in a dumpdata source.
         #[arg(long, default_value = "auth.user")]
         model: String,
+        #[command(flatten)]
+        settings: DatabaseSettings,
     },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// List signing keys and their dates (never their private parts).
-    List,
+    List {
+        #[command(flatten)]
+        settings: DatabaseSettings,
+    },
     /// Make a new signing key: published now, signing after the pre-publication delay
     /// (`key_prepublish`); older keys stay published until every token they signed has expired.
-    Rotate,
+    Rotate {
+        #[command(flatten)]
+        settings: KeyRotationSettings,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -146,12 +276,148 @@ pub enum OpenapiService {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
+    use std::collections::BTreeSet;
+
+    use clap::{Args, CommandFactory};
+
+    use super::*;
 
     /// clap checks a command's definition only when it is parsed in a debug build: check every
     /// subcommand here, not on a user's first run of it.
     #[test]
     fn the_command_line_is_well_formed() {
         super::Cli::command().debug_assert();
+    }
+
+    fn long_flags(command: &clap::Command) -> BTreeSet<String> {
+        command
+            .get_arguments()
+            .filter_map(|arg| arg.get_long())
+            .map(String::from)
+            .collect()
+    }
+
+    fn group<G: Args>() -> BTreeSet<String> {
+        long_flags(&G::augment_args(clap::Command::new("group")))
+    }
+
+    /// Each row: the settings groups the command's code reads from `Settings`. A command's help
+    /// lists those and no others (a listener's timeouts in `users create --help` are noise).
+    #[test]
+    fn each_command_lists_only_the_settings_it_reads() {
+        let [
+            common,
+            database,
+            sessions,
+            hashing,
+            keys,
+            lifetimes,
+            tokens,
+            token_service,
+            customer_service,
+            http,
+        ] = [
+            group::<CommonArgs>(),
+            group::<DatabaseArgs>(),
+            group::<SessionStoreArgs>(),
+            group::<HashingArgs>(),
+            group::<KeyArgs>(),
+            group::<LifetimeArgs>(),
+            group::<TokenArgs>(),
+            group::<TokenServiceArgs>(),
+            group::<CustomerServiceArgs>(),
+            group::<HttpArgs>(),
+        ];
+        let every_setting: BTreeSet<String> = [
+            &common,
+            &database,
+            &sessions,
+            &hashing,
+            &keys,
+            &lifetimes,
+            &tokens,
+            &token_service,
+            &customer_service,
+            &http,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        let union = |groups: &[&BTreeSet<String>]| -> BTreeSet<String> {
+            groups.iter().copied().flatten().cloned().collect()
+        };
+        let token_service_reads = [
+            &common,
+            &database,
+            &sessions,
+            &hashing,
+            &keys,
+            &lifetimes,
+            &tokens,
+            &token_service,
+            &http,
+        ];
+        let expected: Vec<(&[&str], BTreeSet<String>)> = vec![
+            (&["serve"], every_setting.clone()),
+            (&["auth"], union(&token_service_reads)),
+            (
+                &["customers"],
+                union(&[&common, &tokens, &customer_service, &http]),
+            ),
+            (&["migrate"], union(&[&common, &database])),
+            (&["users", "create"], union(&[&common, &database, &hashing])),
+            (&["users", "list"], union(&[&common, &database])),
+            (&["users", "import-django"], union(&[&common, &database])),
+            (
+                &["users", "set-active"],
+                union(&[&common, &database, &sessions]),
+            ),
+            (
+                &["users", "set-role"],
+                union(&[&common, &database, &sessions]),
+            ),
+            (
+                &["users", "logout"],
+                union(&[&common, &database, &sessions]),
+            ),
+            (
+                &["users", "set-password"],
+                union(&[&common, &database, &sessions, &hashing]),
+            ),
+            (&["keys", "list"], union(&[&common, &database])),
+            (
+                &["keys", "rotate"],
+                union(&[&common, &database, &keys, &lifetimes]),
+            ),
+            (&["healthcheck"], BTreeSet::new()),
+            (&["openapi"], BTreeSet::new()),
+        ];
+        let mut cli = Cli::command();
+        cli.build();
+        for (path, settings) in expected {
+            let command = path.iter().fold(&cli, |command, name| {
+                command
+                    .find_subcommand(name)
+                    .unwrap_or_else(|| panic!("no command {path:?}"))
+            });
+            let listed: BTreeSet<String> = long_flags(command)
+                .intersection(&every_setting)
+                .cloned()
+                .collect();
+            assert_eq!(listed, settings, "tessera {}", path.join(" "));
+        }
+    }
+
+    #[test]
+    fn users_create_help_fits_on_a_screen() {
+        let mut cli = Cli::command();
+        let help = cli
+            .find_subcommand_mut("users")
+            .and_then(|users| users.find_subcommand_mut("create"))
+            .unwrap()
+            .render_help()
+            .to_string();
+        assert!(help.lines().count() <= 30, "{help}");
     }
 }

@@ -6,7 +6,7 @@ use tessera::{cli::Cli, commands, config::Settings, telemetry};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    let result = match Settings::load(cli.settings) {
+    let result = match Settings::load(cli.command.settings()) {
         Ok(settings) => {
             let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
             telemetry::init(&settings.log, settings.log_format, colour, std::io::stderr);

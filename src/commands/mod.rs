@@ -15,10 +15,10 @@ use crate::{
 
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
-        Command::Serve => serve_all(&settings).await,
-        Command::Auth => serve_auth(&settings).await,
-        Command::Customers => serve_customers(&settings).await,
-        Command::Migrate => {
+        Command::Serve(_) => serve_all(&settings).await,
+        Command::Auth(_) => serve_auth(&settings).await,
+        Command::Customers(_) => serve_customers(&settings).await,
+        Command::Migrate(_) => {
             let db = db::connect(&settings.database_url).await?;
             db::migrate(&db).await?;
             println!("migrations applied");
@@ -26,10 +26,10 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Users { command } => users::run(command, &settings).await,
         Command::Keys {
-            command: KeysCommand::List,
+            command: KeysCommand::List { .. },
         } => list_keys(&settings).await,
         Command::Keys {
-            command: KeysCommand::Rotate,
+            command: KeysCommand::Rotate { .. },
         } => rotate_keys(&settings).await,
         Command::Healthcheck { url } => {
             let client = reqwest::Client::builder()

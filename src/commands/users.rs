@@ -31,14 +31,18 @@ pub async fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<(
             role,
             gst_no,
             password_stdin,
+            ..
         } => create(settings, username, email, role, gst_no, password_stdin).await,
         UsersCommand::ImportDjango {
             source,
             table,
             model,
+            ..
         } => import_django(settings, &source, &table, &model).await,
-        UsersCommand::List { page, page_size } => list(settings, page, page_size).await,
-        UsersCommand::SetActive { user, active } => {
+        UsersCommand::List {
+            page, page_size, ..
+        } => list(settings, page, page_size).await,
+        UsersCommand::SetActive { user, active, .. } => {
             let accounts = Accounts::open(settings).await?;
             let account = accounts.find(&user).await?;
             let change = AccountChange {
@@ -59,7 +63,7 @@ pub async fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<(
             );
             Ok(())
         }
-        UsersCommand::SetRole { user, role } => {
+        UsersCommand::SetRole { user, role, .. } => {
             let role = Role::parse_account_role(&role)
                 .map_err(|e| anyhow::anyhow!("role: {}", e.message))?;
             let accounts = Accounts::open(settings).await?;
@@ -81,6 +85,7 @@ pub async fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<(
         UsersCommand::SetPassword {
             user,
             password_stdin,
+            ..
         } => {
             let accounts = Accounts::open(settings).await?;
             let account = accounts.find(&user).await?;
@@ -102,7 +107,7 @@ pub async fn run(command: UsersCommand, settings: &Settings) -> anyhow::Result<(
             );
             Ok(())
         }
-        UsersCommand::Logout { user } => {
+        UsersCommand::Logout { user, .. } => {
             let accounts = Accounts::open(settings).await?;
             let account = accounts.find(&user).await?;
             let ended = accounts
