@@ -229,41 +229,117 @@ impl From<crate::domain::FieldError> for ApiError {
     }
 }
 
-/// Every operation may answer with these; each is documented with the [`ErrorBody`] schema.
+/// Every status [`ApiError`] can have; operations document theirs with [`Failure`].
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let statuses: [(u16, &'static str); 9] = [
-            (400, "Invalid input: `fields` says which and why"),
-            (401, "Missing, invalid or expired credentials"),
-            (403, "Authenticated, but not allowed"),
-            (404, "No such resource"),
-            (
-                408,
-                "The request body did not arrive within the body read timeout",
-            ),
-            (413, "Request body over the configured limit"),
-            (415, "Body is not JSON, urlencoded or multipart form data"),
-            (429, "Rate limited: see Retry-After"),
-            (
-                503,
-                "A backing store is unreachable, or the server is busy: retry after Retry-After",
-            ),
-        ];
-        MetaResponses {
-            responses: statuses
-                .into_iter()
-                .map(|(status, description)| MetaResponse {
-                    description,
-                    status: Some(status),
-                    status_range: None,
-                    content: vec![MetaMediaType {
-                        content_type: "application/json; charset=utf-8",
-                        schema: ErrorBody::schema_ref(),
-                    }],
-                    headers: vec![],
-                })
-                .collect(),
-        }
+        error_responses(u16::MAX)
+    }
+
+    fn register(registry: &mut Registry) {
+        ErrorBody::register(registry);
+    }
+}
+
+/// The error responses in `set`, each with the [`ErrorBody`] schema.
+fn error_responses(set: u16) -> MetaResponses {
+    MetaResponses {
+        responses: statuses::ALL
+            .into_iter()
+            .filter(|(bit, _, _)| set & bit != 0)
+            .map(|(_, status, description)| MetaResponse {
+                description,
+                status: Some(status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json; charset=utf-8",
+                    schema: ErrorBody::schema_ref(),
+                }],
+                headers: vec![],
+            })
+            .collect(),
+    }
+}
+
+/// The error statuses one operation can answer, as a set of bits: its `Result`'s error type
+/// is `Failure<{ statuses::UNAUTHORIZED | statuses::UNAVAILABLE }>`, say, and its OpenAPI
+/// entry lists those statuses and no others.
+pub mod statuses {
+    pub const BAD_REQUEST: u16 = 1 << 0;
+    pub const UNAUTHORIZED: u16 = 1 << 1;
+    pub const FORBIDDEN: u16 = 1 << 2;
+    pub const NOT_FOUND: u16 = 1 << 3;
+    pub const REQUEST_TIMEOUT: u16 = 1 << 4;
+    pub const PAYLOAD_TOO_LARGE: u16 = 1 << 5;
+    pub const UNSUPPORTED_MEDIA_TYPE: u16 = 1 << 6;
+    pub const TOO_MANY_REQUESTS: u16 = 1 << 7;
+    pub const UNAVAILABLE: u16 = 1 << 8;
+    /// What reading a body can answer: malformed or invalid, too slow, too large, of a type
+    /// we do not read, or past the buffer budget (503).
+    pub const BODY: u16 =
+        BAD_REQUEST | REQUEST_TIMEOUT | PAYLOAD_TOO_LARGE | UNSUPPORTED_MEDIA_TYPE | UNAVAILABLE;
+
+    pub(super) const ALL: [(u16, u16, &str); 9] = [
+        (
+            BAD_REQUEST,
+            400,
+            "Invalid input: `fields` says which and why",
+        ),
+        (UNAUTHORIZED, 401, "Missing, invalid or expired credentials"),
+        (FORBIDDEN, 403, "Authenticated, but not allowed"),
+        (NOT_FOUND, 404, "No such resource"),
+        (
+            REQUEST_TIMEOUT,
+            408,
+            "The request body did not arrive within the body read timeout",
+        ),
+        (
+            PAYLOAD_TOO_LARGE,
+            413,
+            "Request body over the configured limit",
+        ),
+        (
+            UNSUPPORTED_MEDIA_TYPE,
+            415,
+            "Body is not JSON, urlencoded or multipart form data",
+        ),
+        (TOO_MANY_REQUESTS, 429, "Rate limited: see Retry-After"),
+        (
+            UNAVAILABLE,
+            503,
+            "A backing store is unreachable, or the server is busy: retry after Retry-After",
+        ),
+    ];
+}
+
+/// An [`ApiError`] from an operation that documents the statuses in `STATUSES` (see
+/// [`statuses`]). Any error converts into it with `?`; one whose status is not in the set is
+/// a documentation bug, and fails debug builds (the tests, schemathesis) loudly.
+#[derive(Debug)]
+pub struct Failure<const STATUSES: u16>(pub ApiError);
+
+impl<const STATUSES: u16, E: Into<ApiError>> From<E> for Failure<STATUSES> {
+    fn from(error: E) -> Self {
+        Failure(error.into())
+    }
+}
+
+impl<const STATUSES: u16> From<Failure<STATUSES>> for poem::Error {
+    fn from(Failure(error): Failure<STATUSES>) -> Self {
+        let status = error.status();
+        debug_assert!(
+            status == StatusCode::INTERNAL_SERVER_ERROR
+                || statuses::ALL
+                    .iter()
+                    .any(|(bit, code, _)| *code == status.as_u16() && STATUSES & bit != 0),
+            "an operation answered {status}, which it does not document: {error}"
+        );
+        poem::Error::from(error)
+    }
+}
+
+impl<const STATUSES: u16> ApiResponse for Failure<STATUSES> {
+    fn meta() -> MetaResponses {
+        error_responses(STATUSES)
     }
 
     fn register(registry: &mut Registry) {

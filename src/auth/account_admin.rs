@@ -2,6 +2,7 @@
 //! everywhere. Admins only (staff may look), checked against the caller's account as it is
 //! now, not as their token says.
 
+use crate::error::{Failure, statuses::*};
 use std::sync::Arc;
 
 use poem::web::Data;
@@ -150,7 +151,8 @@ impl AccountAdminApi {
         auth: BearerAuth,
         /// The account's `id`.
         id: Path<String>,
-    ) -> Result<AccountResponse, ApiError> {
+    ) -> Result<AccountResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>>
+    {
         state.require_role(&auth.0, Role::is_privileged).await?;
         let account = users::find(&state.db, account_id(&id.0)?)
             .await?
@@ -174,7 +176,7 @@ impl AccountAdminApi {
         /// The account's `id`.
         id: Path<String>,
         body: AnyBody<AccountPatchInput>,
-    ) -> Result<AccountResponse, ApiError> {
+    ) -> Result<AccountResponse, Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>> {
         let admin = state
             .require_role(&auth.0, |role| role == Role::Admin)
             .await?;
@@ -219,7 +221,10 @@ impl AccountAdminApi {
         /// The account's `id`.
         id: Path<String>,
         body: AnyBody<SetPasswordInput>,
-    ) -> Result<PasswordSetResponse, ApiError> {
+    ) -> Result<
+        PasswordSetResponse,
+        Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | TOO_MANY_REQUESTS }>,
+    > {
         let admin = state
             .require_role(&auth.0, |role| role == Role::Admin)
             .await?;
@@ -262,7 +267,8 @@ impl AccountAdminApi {
         auth: BearerAuth,
         /// The account's `id`.
         id: Path<String>,
-    ) -> Result<LogoutAllResponse, ApiError> {
+    ) -> Result<LogoutAllResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>>
+    {
         let admin = state
             .require_role(&auth.0, |role| role == Role::Admin)
             .await?;

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use crate::error::{Failure, statuses::*};
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
@@ -346,7 +347,7 @@ impl AccountsApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         body: AnyBody<RegisterInput>,
-    ) -> Result<RegisterResponse, ApiError> {
+    ) -> Result<RegisterResponse, Failure<{ BODY | FORBIDDEN | TOO_MANY_REQUESTS }>> {
         state.limits.admit(&state.limits.register, req)?;
         let AnyBody(input) = body;
         let registration = state.parse_registration(input)?;
@@ -367,7 +368,7 @@ impl AccountsApi {
                     Some(pair)
                 }
                 Err(ApiError::Unavailable(_)) => None,
-                Err(other) => return Err(other),
+                Err(other) => return Err(other.into()),
             }
         } else {
             None
@@ -386,9 +387,9 @@ impl AccountsApi {
         &self,
         state: Data<&Arc<AuthState>>,
         auth: BearerAuth,
-    ) -> Result<ProfileResponse, ApiError> {
+    ) -> Result<ProfileResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | UNAVAILABLE }>> {
         if auth.0.role == Role::Anonymous {
-            return Err(ApiError::Forbidden("Anonymous tokens have no account."));
+            return Err(ApiError::Forbidden("Anonymous tokens have no account.").into());
         }
         Ok(ProfileResponse::Ok(Json(
             state.load_caller(&auth.0).await?.into(),
@@ -409,7 +410,10 @@ impl AccountsApi {
         auth: BearerAuth,
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
-    ) -> Result<AccountsResponse, ApiError> {
+    ) -> Result<
+        AccountsResponse,
+        Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
+    > {
         state.require_role(&auth.0, Role::is_privileged).await?;
         let pagination = Pagination::new(page.0, page_size.0)?;
         let (count, results) = users::page(&state.db, pagination.page_size, |count| {

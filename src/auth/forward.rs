@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use crate::error::{Failure, statuses::*};
 use poem::{
     Request, Response,
     error::ResponseError,
@@ -27,6 +28,9 @@ pub enum ForwardResponse {
     ),
 }
 
+/// Forward auth and Envoy's ext_authz below it (with or without the trailing slash).
+pub const FORWARD_AUTH_PATH: &str = "/auth/forward";
+
 impl AuthState {
     /// With `forward_auth_check_session`, a token whose session has ended (logout, logout
     /// everywhere, a deactivated account) is refused at once rather than at its `exp`.
@@ -37,10 +41,16 @@ impl AuthState {
             return Ok(());
         };
         let now = chrono::Utc::now().timestamp();
-        if self.refresh_store.session_exists(session, now).await? {
-            Ok(())
-        } else {
-            Err(ApiError::TokenNotValid)
+        match self.refresh_store.session_exists(session, now).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(ApiError::TokenNotValid),
+            // A gateway knows 200, 401 and 403 (nginx makes anything else a 500). With the
+            // store down no session can be shown live: refused, as the operator who asked
+            // for this check chose. The outage is logged (once) on the way.
+            Err(unavailable) => {
+                let _logged = ApiError::from(unavailable);
+                Err(ApiError::TokenNotValid)
+            }
         }
     }
 }
@@ -97,7 +107,7 @@ impl ForwardAuthApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         auth: BearerAuth,
-    ) -> Result<ForwardResponse, ApiError> {
+    ) -> Result<ForwardResponse, Failure<{ UNAUTHORIZED | FORBIDDEN }>> {
         let claims = auth.0;
         authorize(&claims, req, None)?;
         state.check_forward_session(&claims).await?;

@@ -1,6 +1,7 @@
 //! RFC 7662 introspection and RFC 7009 revocation: the OAuth names for "is this token good
 //! right now?" and "end this session", for resource servers and clients that speak them.
 
+use crate::error::{Failure, statuses::*};
 use std::{fmt, sync::Arc};
 
 use aws_lc_rs::{constant_time::verify_slices_are_equal, digest};
@@ -131,7 +132,7 @@ impl IntrospectionApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         body: AnyBody<TokenInput>,
-    ) -> Result<IntrospectionResponse, ApiError> {
+    ) -> Result<IntrospectionResponse, Failure<{ BODY | UNAUTHORIZED }>> {
         state.authenticate_introspection_caller(req).await?;
         let token = body.0.token()?;
         Ok(IntrospectionResponse::Ok(Json(
@@ -154,7 +155,7 @@ impl IntrospectionApi {
         &self,
         state: Data<&Arc<AuthState>>,
         body: AnyBody<TokenInput>,
-    ) -> Result<EmptyResponse, ApiError> {
+    ) -> Result<EmptyResponse, Failure<{ BODY }>> {
         let token = body.0.token()?;
         let ended = if let Ok(claims) = state.verifier.verify_refresh(&token) {
             state

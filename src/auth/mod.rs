@@ -21,7 +21,7 @@ use sea_orm::DatabaseConnection;
 pub use account_admin::AccountAdminApi;
 pub use accounts::AccountsApi;
 pub use captcha::CaptchaVerifier;
-pub use forward::{ForwardAuthApi, forward_ext_authz};
+pub use forward::{FORWARD_AUTH_PATH, ForwardAuthApi, forward_ext_authz};
 pub use introspection::{IntrospectionApi, IntrospectionSecret};
 pub use password::{HashCost, HashError, PasswordHasher};
 pub use password_change::PasswordChangeApi;

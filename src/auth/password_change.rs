@@ -1,5 +1,6 @@
 //! `POST /auth/password/change/`: Django's `PasswordChangeForm` over a bearer token.
 
+use crate::error::{Failure, statuses::*};
 use std::sync::Arc;
 
 use poem::web::Data;
@@ -70,9 +71,12 @@ impl PasswordChangeApi {
         state: Data<&Arc<AuthState>>,
         auth: BearerAuth,
         body: AnyBody<PasswordChangeInput>,
-    ) -> Result<PasswordChangeResponse, ApiError> {
+    ) -> Result<
+        PasswordChangeResponse,
+        Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | TOO_MANY_REQUESTS }>,
+    > {
         if auth.0.role == Role::Anonymous {
-            return Err(ApiError::Forbidden("Anonymous tokens have no password."));
+            return Err(ApiError::Forbidden("Anonymous tokens have no password.").into());
         }
         let account = state.load_live_caller(&auth.0).await?;
         // The old password is a guess like a login's: limited per account the same way.

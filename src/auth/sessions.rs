@@ -1,5 +1,6 @@
 //! The caller's own sessions: see them, end one, end all.
 
+use crate::error::{Failure, statuses::*};
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -90,7 +91,7 @@ impl SessionsApi {
         &self,
         state: Data<&Arc<AuthState>>,
         auth: BearerAuth,
-    ) -> Result<SessionsResponse, ApiError> {
+    ) -> Result<SessionsResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | UNAVAILABLE }>> {
         let account = state.session_owner(&auth.0).await?;
         let now = Utc::now().timestamp();
         let sessions = state.refresh_store.list(account, now).await?;
@@ -124,18 +125,19 @@ impl SessionsApi {
         auth: BearerAuth,
         /// A session's `id`, as listed.
         id: Path<String>,
-    ) -> Result<EndSessionResponse, ApiError> {
+    ) -> Result<EndSessionResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>>
+    {
         let account = state.session_owner(&auth.0).await?;
         // Ids are UUIDs: anything else names no session, and goes no further than here.
         if uuid::Uuid::try_parse(&id.0).is_err() {
-            return Err(ApiError::NotFound);
+            return Err(ApiError::NotFound.into());
         }
         if state.refresh_store.end(account, &id.0).await? {
             bump(&state.metrics.tokens.revoked);
             tracing::info!(user_id = account, "session ended by its owner");
             Ok(EndSessionResponse::Ended)
         } else {
-            Err(ApiError::NotFound)
+            Err(ApiError::NotFound.into())
         }
     }
 
@@ -155,7 +157,10 @@ impl SessionsApi {
         auth: BearerAuth,
         /// Keep the session of the token making the request.
         keep_current: Query<Option<bool>>,
-    ) -> Result<LogoutAllResponse, ApiError> {
+    ) -> Result<
+        LogoutAllResponse,
+        Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
+    > {
         let account = state.session_owner(&auth.0).await?;
         let keep = match keep_current.0 {
             Some(true) => auth.0.sid.as_deref(),

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use crate::error::{Failure, statuses::*};
 use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use serde::Deserialize;
@@ -138,7 +139,7 @@ impl TokensApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         body: AnyBody<ObtainInput>,
-    ) -> Result<ObtainResponse, ApiError> {
+    ) -> Result<ObtainResponse, Failure<{ BODY | UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
         state.limits.admit(&state.limits.login, req)?;
         let AnyBody(input) = body;
         let mut errors = FieldErrors::default();
@@ -156,7 +157,7 @@ impl TokensApi {
         }
         if password.chars().count() > password::MAX_LENGTH {
             // No account has such a password: refused before any lookup or hashing.
-            return Err(ApiError::NoActiveAccount);
+            return Err(ApiError::NoActiveAccount.into());
         }
         let account = users::find_by_username(&state.db, &username).await?;
         let stored_hash = account
@@ -169,7 +170,7 @@ impl TokensApi {
             _ => {
                 tracing::info!("login refused");
                 bump(&state.metrics.tokens.login_failures);
-                return Err(ApiError::NoActiveAccount);
+                return Err(ApiError::NoActiveAccount.into());
             }
         };
         let subject = Subject::account(account.id, &account.username, account.role);
@@ -198,7 +199,7 @@ impl TokensApi {
         &self,
         state: Data<&Arc<AuthState>>,
         body: AnyBody<RefreshInput>,
-    ) -> Result<RefreshResponse, ApiError> {
+    ) -> Result<RefreshResponse, Failure<{ BODY | UNAUTHORIZED }>> {
         let presented = body.0.token()?;
         let claims = state
             .verifier
@@ -212,7 +213,7 @@ impl TokensApi {
                 .is_live(SessionRef::from(&claims), &claims.jti, now)
                 .await?
             {
-                return Err(ApiError::TokenNotValid);
+                return Err(ApiError::TokenNotValid.into());
             }
             let access = state.issuer.issue_access(&subject, &claims.fam);
             bump(&state.metrics.tokens.refreshed);
@@ -231,7 +232,7 @@ impl TokensApi {
                 .refresh_store
                 .revoke(SessionRef::from(&claims))
                 .await?;
-            return Err(ApiError::TokenNotValid);
+            return Err(ApiError::TokenNotValid.into());
         };
         let rotation = state
             .refresh_store
@@ -253,9 +254,9 @@ impl TokensApi {
             Rotation::Reused => {
                 bump(&state.metrics.tokens.reuse_detected);
                 tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
-                return Err(ApiError::TokenNotValid);
+                return Err(ApiError::TokenNotValid.into());
             }
-            Rotation::Unknown => return Err(ApiError::TokenNotValid),
+            Rotation::Unknown => return Err(ApiError::TokenNotValid.into()),
         };
         bump(&state.metrics.tokens.refreshed);
         Ok(RefreshResponse::Ok(Json(Refreshed {
@@ -276,7 +277,7 @@ impl TokensApi {
         &self,
         state: Data<&Arc<AuthState>>,
         body: AnyBody<VerifyInput>,
-    ) -> Result<EmptyResponse, ApiError> {
+    ) -> Result<EmptyResponse, Failure<{ BODY | UNAUTHORIZED }>> {
         let token = FieldError::require(body.0.token, "token")?;
         if state.verifier.verify_access(&token).is_ok() {
             return Ok(EmptyResponse::Ok(Json(Empty {})));
@@ -293,7 +294,7 @@ impl TokensApi {
         {
             Ok(EmptyResponse::Ok(Json(Empty {})))
         } else {
-            Err(ApiError::TokenNotValid)
+            Err(ApiError::TokenNotValid.into())
         }
     }
 
@@ -310,7 +311,7 @@ impl TokensApi {
         &self,
         state: Data<&Arc<AuthState>>,
         body: AnyBody<RefreshInput>,
-    ) -> Result<EmptyResponse, ApiError> {
+    ) -> Result<EmptyResponse, Failure<{ BODY | UNAUTHORIZED }>> {
         let presented = body.0.token()?;
         let claims = state
             .verifier
@@ -324,7 +325,7 @@ impl TokensApi {
             bump(&state.metrics.tokens.revoked);
             Ok(EmptyResponse::Ok(Json(Empty {})))
         } else {
-            Err(ApiError::TokenNotValid)
+            Err(ApiError::TokenNotValid.into())
         }
     }
 
@@ -342,7 +343,7 @@ impl TokensApi {
         &self,
         state: Data<&Arc<AuthState>>,
         req: &Request,
-    ) -> Result<ObtainResponse, ApiError> {
+    ) -> Result<ObtainResponse, Failure<{ TOO_MANY_REQUESTS | UNAVAILABLE }>> {
         state.limits.admit(&state.limits.anonymous, req)?;
         let subject = Subject {
             sub: format!("anon:{}", uuid::Uuid::new_v4()),

@@ -1,5 +1,6 @@
 use std::sync::Arc;
 
+use crate::error::{Failure, statuses::*};
 use chrono::{DateTime, Utc};
 use poem::web::Data;
 use poem_openapi::{
@@ -292,7 +293,8 @@ impl CustomersApi {
         _auth: CustomerAuth,
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
-    ) -> Result<ListResponse, ApiError> {
+    ) -> Result<ListResponse, Failure<{ BAD_REQUEST | UNAUTHORIZED | NOT_FOUND | UNAVAILABLE }>>
+    {
         let pagination = Pagination::new(page.0, page_size.0)?;
         let (rows, count) = list_page(&state.db, &pagination).await?;
         let (next, previous) = pagination.links(count, &format!("{}/customers/", state.public_url));
@@ -315,7 +317,8 @@ impl CustomersApi {
         state: Data<&Arc<CustomersState>>,
         _auth: CustomerAuth,
         id: Path<i64>,
-    ) -> Result<CustomerResponse, ApiError> {
+    ) -> Result<CustomerResponse, Failure<{ BAD_REQUEST | UNAUTHORIZED | NOT_FOUND | UNAVAILABLE }>>
+    {
         Ok(CustomerResponse::Ok(Json(state.find(id.0).await?.into())))
     }
 
@@ -332,7 +335,7 @@ impl CustomersApi {
         state: Data<&Arc<CustomersState>>,
         auth: CustomerAuth,
         body: AnyBody<CreateInput>,
-    ) -> Result<CreatedResponse, ApiError> {
+    ) -> Result<CreatedResponse, Failure<{ BODY | UNAUTHORIZED | FORBIDDEN }>> {
         auth.require_write()?;
         let (name, mobile, customer_type) = body.0.0.complete()?;
         let now = Utc::now();
@@ -366,7 +369,7 @@ impl CustomersApi {
         auth: CustomerAuth,
         id: Path<i64>,
         body: AnyBody<UpdateInput>,
-    ) -> Result<CustomerResponse, ApiError> {
+    ) -> Result<CustomerResponse, Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>> {
         auth.require_write()?;
         let changes = body.0.0.changes(false)?;
         Ok(CustomerResponse::Ok(Json(
@@ -387,7 +390,7 @@ impl CustomersApi {
         state: Data<&Arc<CustomersState>>,
         auth: CustomerAuth,
         body: AnyBody<UpdateInput>,
-    ) -> Result<CustomerResponse, ApiError> {
+    ) -> Result<CustomerResponse, Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND }>> {
         auth.require_write()?;
         let input = body.0.0;
         let id = match input.id.as_deref().map(str::trim) {
@@ -417,14 +420,17 @@ impl CustomersApi {
         state: Data<&Arc<CustomersState>>,
         auth: CustomerAuth,
         id: Path<i64>,
-    ) -> Result<DeletedResponse, ApiError> {
+    ) -> Result<
+        DeletedResponse,
+        Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
+    > {
         auth.require_write()?;
         let deleted = customer::Entity::delete_by_id(id.0)
             .exec(&state.db)
             .await
             .map_err(db_error("deleting a customer"))?;
         if deleted.rows_affected == 0 {
-            return Err(ApiError::NotFound);
+            return Err(ApiError::NotFound.into());
         }
         Ok(DeletedResponse::NoContent)
     }

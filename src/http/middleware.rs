@@ -72,9 +72,13 @@ impl<E: Endpoint> Endpoint for SingleAuthorizationEndpoint<E> {
             .nth(1)
             .is_some()
         {
-            return Err(
-                ApiError::Malformed("Send at most one Authorization header.".into()).into(),
-            );
+            // A gateway's forward-auth check knows 200, 401 and 403 only (DESIGN.md).
+            let error = if req.uri().path().starts_with(crate::auth::FORWARD_AUTH_PATH) {
+                ApiError::TokenNotValid
+            } else {
+                ApiError::Malformed("Send at most one Authorization header.".into())
+            };
+            return Err(error.into());
         }
         self.0.call(req).await
     }
