@@ -48,9 +48,11 @@ SERVER_PID=$!
 for _ in $(seq 60); do
   curl -fsS -o /dev/null "http://$TESSERA_AUTH_LISTEN/readyz" 2>/dev/null &&
     curl -fsS -o /dev/null "http://$TESSERA_CUSTOMERS_LISTEN/readyz" 2>/dev/null && break
-  kill -0 "$SERVER_PID" 2>/dev/null || break
+  kill -0 "$SERVER_PID" 2>/dev/null || { echo "tessera serve exited before it was ready" >&2; exit 1; }
   sleep 0.5
 done
+curl -fsS -o /dev/null "http://$TESSERA_AUTH_LISTEN/readyz" ||
+  { echo "tessera serve was not ready on $TESSERA_AUTH_LISTEN within 30 s" >&2; exit 1; }
 
 TOUR=$WORK/tour.sh
 awk '

@@ -541,7 +541,11 @@ impl Settings {
             )?,
         };
         let captcha = match (
-            args.captcha_verify_url.or(file.captcha_verify_url),
+            // Read from the environment here too, as the secret is: only the servers take the
+            // flag, and every other command must see the pair whole, not half of it.
+            args.captcha_verify_url
+                .or_else(|| env("TESSERA_CAPTCHA_VERIFY_URL"))
+                .or(file.captcha_verify_url),
             env("TESSERA_CAPTCHA_SECRET").or(file.captcha_secret),
         ) {
             (Some(verify_url), Some(secret)) => Some(Captcha { verify_url, secret }),
@@ -764,7 +768,9 @@ impl Settings {
     /// Where the key secret comes from, for the start-up summary; never the secret itself.
     pub fn key_secret_origin(&self) -> String {
         match &self.key_secret {
-            KeySecretSource::Given(_) => "TESSERA_KEY_SECRET".to_owned(),
+            KeySecretSource::Given(_) => {
+                "given inline (TESSERA_KEY_SECRET or the file's key_secret)".to_owned()
+            }
             KeySecretSource::File(path) => format!(
                 "{} (back it up: without it the signing keys cannot be read)",
                 path.display()

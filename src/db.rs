@@ -69,7 +69,6 @@ pub fn report_available() {
     OUTAGE.recovered();
 }
 
-/// `host:port` of a server URL, or the path of a SQLite file: never the user or password.
 /// Where `url` points, for logs and messages: a SQLite file's path, or `host:port`, never
 /// credentials.
 pub fn endpoint(url: &str) -> String {
@@ -80,10 +79,14 @@ pub fn endpoint(url: &str) -> String {
         return path.split('?').next().unwrap_or_default().to_owned();
     }
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let authority = after_scheme.split(['/', '?']).next().unwrap_or_default();
-    authority
+    // Credentials first, up to the last `@`: a password may hold an unescaped `/` or `?`.
+    let after_credentials = after_scheme
         .rsplit_once('@')
-        .map_or(authority, |(_, host)| host)
+        .map_or(after_scheme, |(_, rest)| rest);
+    after_credentials
+        .split(['/', '?'])
+        .next()
+        .unwrap_or_default()
         .to_owned()
 }
 
@@ -264,6 +267,8 @@ mod tests {
             "db.internal:5432"
         );
         assert_eq!(endpoint("postgres://db:5432/x"), "db:5432");
+        assert_eq!(endpoint("postgres://tessera:ab/cd?e@db:5432/x"), "db:5432");
+        assert_eq!(endpoint("redis://:pa/ss@cache:6379/0"), "cache:6379");
         assert_eq!(
             endpoint("sqlite://data/tessera.db?mode=rwc"),
             "data/tessera.db"

@@ -275,10 +275,15 @@ impl AuthState {
             .and_then(|value| value.strip_prefix("Bearer "))
             .and_then(|token| self.verifier.verify_access(token.trim()).ok());
         let caller_is_admin = match claims {
-            Some(claims) if claims.role == Role::Admin => self
-                .load_live_caller(&claims)
-                .await
-                .is_ok_and(|caller| caller.role == Role::Admin),
+            Some(claims) if claims.role == Role::Admin => {
+                match self.load_live_caller(&claims).await {
+                    Ok(caller) => caller.role == Role::Admin,
+                    // No longer an admin's live session: refused like no token at all.
+                    Err(ApiError::TokenNotValid) => false,
+                    // A store or database that is down is a 503, not a refusal.
+                    Err(unavailable) => return Err(unavailable),
+                }
+            }
             _ => false,
         };
         if caller_is_admin {
@@ -290,7 +295,7 @@ impl AuthState {
         }
     }
 
-    pub(super) async fn load_caller(
+    async fn load_caller(
         &self,
         claims: &crate::token::AccessClaims,
     ) -> Result<user::Model, ApiError> {
@@ -300,8 +305,6 @@ impl AuthState {
             .ok_or(ApiError::TokenNotValid)
     }
 
-    /// The caller, as [`Self::load_live_caller`], if their account (as it is now, not as the
-    /// token says) holds a role `allowed` accepts; 403 otherwise, and for anonymous tokens.
     /// The caller's active account, if the token's session has not ended: what manages
     /// sessions, passwords or other accounts refuses a token that a logout, a password change
     /// or a deactivation has cut, although its signature holds until `exp`.
@@ -318,6 +321,8 @@ impl AuthState {
         self.load_caller(claims).await
     }
 
+    /// The caller, as [`Self::load_live_caller`], if their account (as it is now, not as the
+    /// token says) holds a role `allowed` accepts; 403 otherwise, and for anonymous tokens.
     pub(super) async fn require_role(
         &self,
         claims: &crate::token::AccessClaims,
@@ -392,7 +397,7 @@ impl AccountsApi {
             return Err(ApiError::Forbidden("Anonymous tokens have no account.").into());
         }
         Ok(ProfileResponse::Ok(Json(
-            state.load_caller(&auth.0).await?.into(),
+            state.load_live_caller(&auth.0).await?.into(),
         )))
     }
 

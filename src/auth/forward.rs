@@ -100,7 +100,7 @@ impl ForwardAuthApi {
     /// every such header names a read. Nothing else: nginx turns any other status into a 500.
     /// A signature check only, no database or Redis round trip, unless the operator turned on
     /// `forward_auth_check_session`: then a token of an ended session gets 401 at once (and
-    /// 503 while the session store is down).
+    /// so does every token while the session store is down: it fails closed).
     #[oai(path = "/auth/forward/", method = "get", operation_id = "forward_auth")]
     async fn forward(
         &self,

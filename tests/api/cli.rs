@@ -235,3 +235,27 @@ async fn set_password_asks_again_on_a_mismatch_and_ends_every_session(sessions: 
         StatusCode::OK
     );
 }
+
+/// A deployment configures captcha in the environment of every process; the commands that do
+/// not serve (here `keys list`) must still see its two halves together and run.
+#[test]
+fn commands_other_than_the_servers_run_with_captcha_configured() {
+    let data = tempfile::TempDir::new().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["keys", "list"])
+        .env_clear()
+        .env("TESSERA_DATA_DIR", data.path())
+        .env("TESSERA_CAPTCHA_SECRET", "captcha-secret")
+        .env(
+            "TESSERA_CAPTCHA_VERIFY_URL",
+            "https://captcha.example/siteverify",
+        )
+        .env("TESSERA_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
