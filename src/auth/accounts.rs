@@ -295,7 +295,7 @@ impl AuthState {
         }
     }
 
-    async fn load_caller(
+    pub(super) async fn load_caller(
         &self,
         claims: &crate::token::AccessClaims,
     ) -> Result<user::Model, ApiError> {
@@ -397,7 +397,9 @@ impl AccountsApi {
             return Err(ApiError::Forbidden("Anonymous tokens have no account.").into());
         }
         Ok(ProfileResponse::Ok(Json(
-            state.load_live_caller(&auth.0).await?.into(),
+            // The account as it is now, without asking the session store: who-am-I stays
+            // available while Redis is down, and answers for a logged-out token until its exp.
+            state.load_caller(&auth.0).await?.into(),
         )))
     }
 
