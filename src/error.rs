@@ -229,17 +229,6 @@ impl From<crate::domain::FieldError> for ApiError {
     }
 }
 
-/// Every status [`ApiError`] can have; operations document theirs with [`Failure`].
-impl ApiResponse for ApiError {
-    fn meta() -> MetaResponses {
-        error_responses(u16::MAX)
-    }
-
-    fn register(registry: &mut Registry) {
-        ErrorBody::register(registry);
-    }
-}
-
 /// The error responses in `set`, each with the [`ErrorBody`] schema.
 fn error_responses(set: u16) -> MetaResponses {
     MetaResponses {
