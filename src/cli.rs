@@ -20,6 +20,73 @@ pub struct Cli {
     pub command: Command,
 }
 
+impl Cli {
+    /// The command line and the `TESSERA_*` environment, parsed; on an error, the message and
+    /// exit code clap gives, except that a bad value read from the environment is reported
+    /// under the variable's name: clap names the flag, which the operator never typed.
+    pub fn parse_or_exit() -> Self {
+        let typed: Vec<String> = std::env::args_os()
+            .map(|arg| arg.to_string_lossy().into_owned())
+            .collect();
+        Self::try_parse_from(&typed).unwrap_or_else(|err| {
+            let Some(message) = environment_error(&err, &typed) else {
+                err.exit()
+            };
+            eprintln!("{message}");
+            std::process::exit(err.exit_code())
+        })
+    }
+}
+
+/// `err` reworded to name the environment variable its bad value came from, if it came from
+/// one: a flag that takes a value from the environment and was not among the `typed` arguments.
+fn environment_error(err: &clap::Error, typed: &[String]) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if !matches!(
+        err.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
+        return None;
+    }
+    let Some(ContextValue::String(flag)) = err.get(ContextKind::InvalidArg) else {
+        return None;
+    };
+    let long = flag.strip_prefix("--")?.split([' ', '=']).next()?;
+    let spelled = format!("--{long}");
+    if typed
+        .iter()
+        .any(|arg| arg == &spelled || arg.starts_with(&format!("{spelled}=")))
+    {
+        return None;
+    }
+    let variable = env_of(&<Cli as clap::CommandFactory>::command(), long)?;
+    Some(
+        err.render()
+            .to_string()
+            .replacen(
+                &format!("'{flag}'"),
+                &format!("{variable} (environment)"),
+                1,
+            )
+            .trim_end()
+            .to_owned(),
+    )
+}
+
+/// The environment variable behind `--long`, wherever in the command tree it is defined.
+fn env_of(command: &clap::Command, long: &str) -> Option<String> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_env())
+        .map(|variable| variable.to_string_lossy().into_owned())
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|subcommand| env_of(subcommand, long))
+        })
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Quick start: the token service (:7001) and the customer service (:7002) on the embedded

@@ -53,6 +53,46 @@ fn sqlx_unavailable(err: &sqlx::Error) -> bool {
     }
 }
 
+/// What an operator needs from a failed first connection: the server's own words (without
+/// sqlx's "at line 948", a line of PostgreSQL's source) and what to do about the usual ones.
+/// The pool hides why it never connected behind "pool timed out": one direct connection
+/// attempt recovers the cause (connection refused, no route, TLS).
+async fn why_connect_failed(url: &str, err: &DbErr) -> String {
+    let sqlx_err = match err {
+        DbErr::Conn(RuntimeErr::SqlxError(err)) => err.as_ref(),
+        DbErr::ConnectionAcquire(_) => &sqlx::Error::PoolTimedOut,
+        other => return other.to_string(),
+    };
+    match sqlx_err {
+        sqlx::Error::Database(db) => {
+            let hint = match db.code().as_deref() {
+                Some("3D000") => {
+                    ": create it (`createdb`), or point database_url at one that exists"
+                }
+                Some("28000" | "28P01") => ": check the user and password in database_url",
+                _ => "",
+            };
+            format!("{}{hint}", db.message())
+        }
+        sqlx::Error::PoolTimedOut => {
+            let probe = async {
+                use sqlx::Connection;
+                match url.split_once(':').map(|(scheme, _)| scheme) {
+                    Some("postgres" | "postgresql") => {
+                        sqlx::PgConnection::connect(url).await.map(drop)
+                    }
+                    _ => sqlx::SqliteConnection::connect(url).await.map(drop),
+                }
+            };
+            match tokio::time::timeout(Duration::from_secs(5), probe).await {
+                Ok(Err(cause)) => cause.to_string(),
+                Ok(Ok(())) | Err(_) => "no connection within 5 s".into(),
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
 /// Logs that the database is unavailable, once per outage (see [`OutageLog`]).
 pub fn report_unavailable(cause: &anyhow::Error) {
     if OUTAGE.should_log() {
@@ -132,10 +172,10 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            connected => {
-                return connected.map_err(|err| {
-                    anyhow::anyhow!("cannot open the database at {}: {err}", endpoint(url))
-                });
+            Ok(connection) => return Ok(connection),
+            Err(err) => {
+                let cause = why_connect_failed(url, &err).await;
+                anyhow::bail!("cannot open the database at {}: {cause}", endpoint(url));
             }
         }
     }

@@ -10,11 +10,13 @@ use poem::{
 };
 use poem_openapi::{
     ApiResponse, Object,
+    error::ContentTypeError,
     registry::{MetaMediaType, MetaResponse, MetaResponses, Registry},
-    types::Type,
+    types::{ToJSON, Type},
 };
+use serde_json::Value;
 
-use crate::domain::FieldErrors;
+use crate::domain::{FieldError, FieldErrors};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -104,6 +106,17 @@ impl ApiError {
         }
     }
 
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            code: self.code().to_owned(),
+            detail: self.to_string(),
+            fields: match self {
+                ApiError::Invalid(fields) => Some(fields.clone().into_map()),
+                _ => None,
+            },
+        }
+    }
+
     pub fn forbidden() -> Self {
         ApiError::Forbidden("You do not have permission to perform this action.")
     }
@@ -115,8 +128,7 @@ impl ApiError {
             return err.into_response();
         }
         if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
-            let error =
-                crate::domain::FieldError::new(param.name, parameter_message(&param.reason));
+            let error = FieldError::new(param.name, parameter_message(&param.reason));
             return ApiError::from(error).as_response();
         }
         let api_error = match err.status() {
@@ -151,19 +163,10 @@ impl ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        let fields = match self {
-            ApiError::Invalid(fields) => Some(fields.clone().into_map()),
-            _ => None,
-        };
         if let ApiError::Unexpected(cause) = self {
             tracing::error!(error = format!("{cause:#}"), "unexpected error");
         }
-        let body = ErrorBody {
-            code: self.code().to_owned(),
-            detail: self.to_string(),
-            fields,
-        };
-        let mut response = poem_openapi::payload::Json(body)
+        let mut response = poem_openapi::payload::Json(self.body())
             .with_status(self.status())
             .into_response();
         let headers = response.headers_mut();
@@ -223,8 +226,8 @@ impl From<FieldErrors> for ApiError {
     }
 }
 
-impl From<crate::domain::FieldError> for ApiError {
-    fn from(error: crate::domain::FieldError) -> Self {
+impl From<FieldError> for ApiError {
+    fn from(error: FieldError) -> Self {
         ApiError::Invalid(error.into())
     }
 }
@@ -240,13 +243,105 @@ fn error_responses(set: u16) -> MetaResponses {
                 status: Some(status),
                 status_range: None,
                 content: vec![MetaMediaType {
-                    content_type: "application/json; charset=utf-8",
+                    content_type: ERROR_MEDIA_TYPE,
                     schema: ErrorBody::schema_ref(),
                 }],
                 headers: vec![],
             })
             .collect(),
     }
+}
+
+/// poem-openapi documents no example per response, so Swagger UI would show one made-up
+/// body under every error status. This puts under each documented error response the body
+/// Tessera really answers with: a 400 names the operation's first required body field, or
+/// failing that its first parameter.
+pub fn document_error_examples(document: &mut Value) {
+    let schemas = document["components"]["schemas"].clone();
+    let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+    {
+        let invalid = example_invalid_input(operation, &schemas);
+        let operation_id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let Some(responses) = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        for (status, response) in responses {
+            let error = match status.as_str() {
+                "400" => {
+                    set_example(response, &invalid);
+                    continue;
+                }
+                "401" => match operation_id.as_str() {
+                    "obtain_token_pair" => ApiError::NoActiveAccount,
+                    // Its caller authenticates with HTTP Basic, or a bearer token, or not at all.
+                    "introspect_token" => ApiError::NotAuthenticated,
+                    _ => ApiError::TokenNotValid,
+                },
+                "403" => ApiError::forbidden(),
+                "404" => ApiError::NotFound,
+                "408" => ApiError::BodyTimeout,
+                "413" => ApiError::PayloadTooLarge,
+                "415" => ApiError::UnsupportedMediaType(
+                    ContentTypeError::NotSupported {
+                        content_type: "text/plain".into(),
+                    }
+                    .to_string(),
+                ),
+                "429" => ApiError::RateLimited { retry_after_s: 42 },
+                "503" => ApiError::Unavailable("The database is unavailable; try again shortly."),
+                _ => continue,
+            };
+            set_example(response, &error.body());
+        }
+    }
+}
+
+fn set_example(response: &mut Value, body: &ErrorBody) {
+    // ERROR_MEDIA_TYPE as a JSON pointer, its `/` escaped as `~1`.
+    if let Some(media) = response.pointer_mut("/content/application~1json; charset=utf-8") {
+        media["example"] = body.to_json().unwrap_or_default();
+    }
+}
+
+const ERROR_MEDIA_TYPE: &str = "application/json; charset=utf-8";
+
+/// The 400 an operation answers when its input is missing: its first required body field, or
+/// its first parameter given a value of the wrong kind.
+fn example_invalid_input(operation: &Value, schemas: &Value) -> ErrorBody {
+    let body_schema = operation
+        .pointer("/requestBody/content/application~1json/schema/$ref")
+        .and_then(Value::as_str)
+        .and_then(|reference| reference.rsplit('/').next())
+        .map(|name| &schemas[name]);
+    let required_field = body_schema
+        .and_then(|schema| schema["required"].get(0))
+        .and_then(Value::as_str);
+    let parameter = operation["parameters"].get(0);
+    let (field, message) = match (required_field, parameter) {
+        (Some(field), _) => (field, FieldError::required("").message),
+        (None, Some(parameter)) => (
+            parameter["name"].as_str().unwrap_or_default(),
+            parameter_message(parameter["schema"]["type"].as_str().unwrap_or_default()).into(),
+        ),
+        (None, None) => {
+            return ApiError::Malformed("JSON parse error: expected value".into()).body();
+        }
+    };
+    let mut body = ApiError::Invalid(FieldErrors::default()).body();
+    body.fields = Some(BTreeMap::from([(field.to_owned(), vec![message])]));
+    body
 }
 
 /// The error statuses one operation can answer, as a set of bits: its `Result`'s error type

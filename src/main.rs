@@ -1,11 +1,10 @@
 //! `tessera`: parse the command line and settings, set up logging, hand over to the library.
 
-use clap::Parser;
 use tessera::{cli::Cli, commands, config::Settings, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_or_exit();
     let result = match Settings::load(cli.command.settings()) {
         Ok(settings) => {
             let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());

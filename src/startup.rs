@@ -4,7 +4,9 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use poem::{Endpoint, EndpointExt, Route, endpoint::make_sync, http::Method, middleware::Cors};
+use poem::{
+    Endpoint, EndpointExt, Route, endpoint::make_sync, http::Method, middleware::Cors, web::Html,
+};
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -355,13 +357,28 @@ fn metrics_for(spec: &str, undocumented_routes: &[&str]) -> Metrics {
     Metrics::new(templates.iter().map(String::as_str))
 }
 
+/// A service's OpenAPI document as served and committed: poem-openapi's, with the example
+/// error bodies it has no way to declare.
+pub fn document<T: OpenApi>(api: &OpenApiService<T, ()>) -> String {
+    let mut document: serde_json::Value =
+        serde_json::from_str(&api.spec()).expect("poem-openapi writes JSON");
+    crate::error::document_error_examples(&mut document);
+    serde_json::to_string_pretty(&document).expect("a JSON value serializes")
+}
+
 /// The API, its document at `/openapi.json` and Swagger UI at `/docs`.
 fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {
-    let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let document = document(&api);
+    // Swagger UI's page embeds the document: swap poem-openapi's for ours.
+    let docs_page = api.swagger_ui_html().replacen(&api.spec(), &document, 1);
+    let spec = make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json; charset=utf-8")
+            .body(document.clone())
+    });
     Route::new()
         .at("/openapi.json", spec)
-        .nest("/docs", docs)
+        .at("/docs", make_sync(move |_| Html(docs_page.clone())))
         .nest("/", api)
 }
 

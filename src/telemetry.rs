@@ -18,13 +18,17 @@ where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
     let mut filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // sea-orm's migrator says two info lines per migration, on every start and every command:
-    // noise at info, still there at debug or when named.
+    // sea-orm's migrator says two info lines per migration, and PostgreSQL a notice per
+    // `CREATE TABLE IF NOT EXISTS` it skips, on every start and every command: noise at info,
+    // still there at debug or when named.
     let verbose = filter
         .max_level_hint()
         .is_some_and(|level| level > tracing_subscriber::filter::LevelFilter::INFO);
-    if !verbose && !filter.to_string().contains("sea_orm_migration") {
-        filter = filter.add_directive("sea_orm_migration=warn".parse().expect("a valid directive"));
+    for noisy in ["sea_orm_migration", "sqlx::postgres::notice"] {
+        if !verbose && !filter.to_string().contains(noisy) {
+            let directive = format!("{noisy}=warn").parse().expect("a valid directive");
+            filter = filter.add_directive(directive);
+        }
     }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -6,7 +6,7 @@ use crate::error::{Failure, statuses::*};
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, payload::Json, types::Example};
 use serde::Deserialize;
 
 use super::{
@@ -26,6 +26,7 @@ pub struct AccountAdminApi;
 
 /// The fields an administrator may change; each is optional.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AccountPatchRequest {
     /// `false` deactivates the account: no login, no refresh, every session ended.
     pub is_active: Option<bool>,
@@ -53,6 +54,7 @@ impl DocumentedInput for AccountPatchInput {
 
 /// A new password, as in Django's `SetPasswordForm`.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct SetPasswordRequest {
     /// Django's validators apply: at least 8 characters, not common, not all digits, not like
     /// the username or email.
@@ -282,5 +284,25 @@ impl AccountAdminApi {
             "account logged out everywhere"
         );
         Ok(LogoutAllResponse::Ok(Json(LoggedOut { ended })))
+    }
+}
+
+/// Deactivating an account: every session ends with it.
+impl Example for AccountPatchRequest {
+    fn example() -> Self {
+        Self {
+            is_active: Some(false),
+            role: None,
+            email: None,
+        }
+    }
+}
+
+impl Example for SetPasswordRequest {
+    fn example() -> Self {
+        Self {
+            password: "a-new-Passw0rd".into(),
+            password2: Some("a-new-Passw0rd".into()),
+        }
     }
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use crate::error::{Failure, statuses::*};
 use chrono::{DateTime, Utc};
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json, types::Example};
 use serde::Deserialize;
 
 use super::{AuthState, AuthTags, BearerAuth, tokens::TokenPair};
@@ -13,7 +13,7 @@ use crate::{
     error::ApiError,
     http::{AnyBody, DocumentedInput, Pagination, lenient_bool, lenient_string},
     metrics::bump,
-    token::Subject,
+    token::{Subject, examples},
     users::{self, NewUser},
 };
 
@@ -21,6 +21,7 @@ pub struct AccountsApi;
 
 /// Registration form. `gst_no` and `email` are required unless the operator made them optional.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RegisterRequest {
     /// 1-150 letters, digits and `@.+-_`; unique.
     #[oai(validator(min_length = 1, max_length = 150, pattern = r"^[\w.@+-]+$"))]
@@ -47,6 +48,7 @@ pub struct RegisterRequest {
 }
 
 #[derive(Debug, Object, Deserialize)]
+#[oai(example)]
 pub struct CaptchaRequest {
     /// The token the captcha widget gave the browser.
     pub response: String,
@@ -86,6 +88,7 @@ impl DocumentedInput for RegisterInput {
 
 /// An account as its owner and administrators see it: never its password hash.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserProfile {
     pub id: i64,
     pub username: String,
@@ -116,6 +119,7 @@ impl From<user::Model> for UserProfile {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Registered {
     #[oai(flatten)]
     pub user: UserProfile,
@@ -141,6 +145,7 @@ pub enum ProfileResponse {
 
 /// DRF's `PageNumberPagination` envelope.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UserPage {
     pub count: u64,
     #[oai(nullable)]
@@ -435,5 +440,63 @@ impl AccountsApi {
             previous,
             results: results.into_iter().map(UserProfile::from).collect(),
         })))
+    }
+}
+
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            username: "asha".into(),
+            email: "asha@example.com".into(),
+            password: "Bx7#mq2Lz9Vw".into(),
+            password2: Some("Bx7#mq2Lz9Vw".into()),
+            gst_no: "gst12345".into(),
+            role: None,
+            is_active: None,
+            captcha: None,
+        }
+    }
+}
+
+impl Example for CaptchaRequest {
+    fn example() -> Self {
+        Self {
+            response: "03AFcWeA6pXzG2...".into(),
+        }
+    }
+}
+
+impl Example for UserProfile {
+    fn example() -> Self {
+        Self {
+            id: 1,
+            username: "asha".into(),
+            email: "asha@example.com".into(),
+            gst_no: Some("gst12345".into()),
+            role: Role::Customer.as_str().into(),
+            is_active: true,
+            date_joined: examples::time(examples::ACCESS_IAT),
+            last_login: None,
+        }
+    }
+}
+
+impl Example for Registered {
+    fn example() -> Self {
+        Self {
+            user: UserProfile::example(),
+            tokens: Some(TokenPair::example()),
+        }
+    }
+}
+
+impl Example for UserPage {
+    fn example() -> Self {
+        Self {
+            count: 1,
+            next: None,
+            previous: None,
+            results: vec![UserProfile::example()],
+        }
     }
 }

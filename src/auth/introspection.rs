@@ -7,7 +7,7 @@ use std::{fmt, sync::Arc};
 use aws_lc_rs::{constant_time::verify_slices_are_equal, digest};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use poem::{Request, http::header::AUTHORIZATION, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
 use super::{
@@ -51,6 +51,7 @@ impl fmt::Debug for IntrospectionSecret {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TokenRequest {
     /// The token to introspect or revoke: an access or a refresh token.
     #[oai(validator(min_length = 1))]
@@ -79,6 +80,7 @@ impl TokenInput {
 /// it inactive (expired, revoked, forged, the wrong kind).
 #[derive(Debug, Default, Object)]
 #[oai(skip_serializing_if_is_none)]
+#[oai(example)]
 pub struct Introspection {
     pub active: bool,
     /// `access_token` or `refresh_token`.
@@ -300,4 +302,36 @@ fn form_decoded(raw: &str) -> Option<String> {
         .into_iter()
         .next()
         .map(|(_, value)| value)
+}
+
+impl Example for TokenRequest {
+    fn example() -> Self {
+        Self {
+            token: crate::token::examples::ACCESS.into(),
+            token_type_hint: Some("access_token".into()),
+        }
+    }
+}
+
+/// What introspecting the example access token answers while its session is live.
+impl Example for Introspection {
+    fn example() -> Self {
+        use crate::token::examples;
+        Self {
+            active: true,
+            token_use: Some("access_token".into()),
+            token_type: Some("Bearer".into()),
+            sub: Some("1".into()),
+            username: Some("asha".into()),
+            user_id: Some(1),
+            role: Some(Role::Customer.as_str().into()),
+            client_id: Some("tessera".into()),
+            iss: Some("http://127.0.0.1:7001".into()),
+            aud: Some("tessera".into()),
+            exp: Some(examples::ACCESS_EXP),
+            iat: Some(examples::ACCESS_IAT),
+            jti: Some(examples::ACCESS_JTI.into()),
+            sid: Some(examples::SESSION.into()),
+        }
+    }
 }

@@ -4,7 +4,7 @@ use crate::error::{Failure, statuses::*};
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
 use super::{AuthState, AuthTags, BearerAuth, account_admin::new_password, tokens::TokenPair};
@@ -19,6 +19,7 @@ use crate::{
 pub struct PasswordChangeApi;
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasswordChangeRequest {
     #[oai(validator(min_length = 1, max_length = 4096))]
     pub old_password: String,
@@ -128,5 +129,15 @@ impl PasswordChangeApi {
         Ok(PasswordChangeResponse::Ok(Json(
             state.issue_pair(&subject).await?,
         )))
+    }
+}
+
+impl Example for PasswordChangeRequest {
+    fn example() -> Self {
+        Self {
+            old_password: "Bx7#mq2Lz9Vw".into(),
+            new_password: "a-new-Passw0rd".into(),
+            new_password2: Some("a-new-Passw0rd".into()),
+        }
     }
 }

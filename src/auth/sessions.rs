@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json};
+use poem_openapi::{
+    ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json, types::Example,
+};
 
 use super::{AuthState, AuthTags, BearerAuth};
 use crate::{
@@ -19,6 +21,7 @@ pub struct SessionsApi;
 
 /// One login and the refresh tokens it has rotated through. No token is ever shown.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Session {
     /// The session's id: the `sid` claim of the access tokens minted in it.
     pub id: String,
@@ -50,6 +53,7 @@ pub enum EndSessionResponse {
 
 /// How many sessions a logout ended.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LoggedOut {
     pub ended: u64,
 }
@@ -174,5 +178,24 @@ impl SessionsApi {
             "all sessions ended by their owner"
         );
         Ok(LogoutAllResponse::Ok(Json(LoggedOut { ended })))
+    }
+}
+
+impl Example for Session {
+    fn example() -> Self {
+        use crate::token::examples;
+        Self {
+            id: examples::SESSION.into(),
+            created_at: examples::time(examples::ACCESS_IAT),
+            refreshed_at: None,
+            expires_at: examples::time(examples::ACCESS_IAT + 86_400),
+            current: true,
+        }
+    }
+}
+
+impl Example for LoggedOut {
+    fn example() -> Self {
+        Self { ended: 2 }
     }
 }

@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use crate::error::{Failure, statuses::*};
 use poem::{Request, web::Data};
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
 use super::{AuthState, AuthTags};
@@ -12,7 +12,7 @@ use crate::{
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::bump,
     refresh::{LiveToken, Rotation, SessionRef},
-    token::{RefreshClaims, Subject},
+    token::{RefreshClaims, Subject, examples},
     users,
 };
 
@@ -20,6 +20,7 @@ pub struct TokensApi;
 
 /// simplejwt's `TokenObtainPairSerializer` input.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ObtainRequest {
     #[oai(validator(min_length = 1, max_length = 150))]
     pub username: String,
@@ -41,6 +42,7 @@ impl DocumentedInput for ObtainInput {
 
 /// An access token and the refresh token that renews it.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct TokenPair {
     /// RS256 JWT, `typ: at+jwt`; send as `Authorization: Bearer <access>`.
     pub access: String,
@@ -56,6 +58,7 @@ pub enum ObtainResponse {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RefreshRequest {
     /// A refresh token from `/auth/token/`, `/auth/register/`, `/auth/token/anonymous/` or
     /// an earlier refresh.
@@ -80,6 +83,7 @@ impl RefreshInput {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct VerifyRequest {
     /// An access or a refresh token.
     #[oai(validator(min_length = 1))]
@@ -99,6 +103,7 @@ impl DocumentedInput for VerifyInput {
 /// A new access token, and with rotation on (the default) the refresh token that replaces the
 /// one presented.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Refreshed {
     pub access: String,
     #[oai(skip_serializing_if_is_none)]
@@ -394,5 +399,49 @@ impl AuthState {
             &account.username,
             account.role,
         ))
+    }
+}
+
+impl Example for ObtainRequest {
+    fn example() -> Self {
+        Self {
+            username: "asha".into(),
+            password: "Bx7#mq2Lz9Vw".into(),
+        }
+    }
+}
+
+impl Example for TokenPair {
+    fn example() -> Self {
+        Self {
+            access: examples::ACCESS.into(),
+            refresh: examples::REFRESH.into(),
+        }
+    }
+}
+
+impl Example for RefreshRequest {
+    fn example() -> Self {
+        Self {
+            refresh: examples::REFRESH.into(),
+        }
+    }
+}
+
+impl Example for VerifyRequest {
+    fn example() -> Self {
+        Self {
+            token: examples::ACCESS.into(),
+        }
+    }
+}
+
+impl Example for Refreshed {
+    fn example() -> Self {
+        let TokenPair { access, refresh } = TokenPair::example();
+        Self {
+            access,
+            refresh: Some(refresh),
+        }
     }
 }

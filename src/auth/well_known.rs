@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 
 use super::{AuthState, AuthTags};
 use crate::keys::Jwks;
@@ -19,6 +19,7 @@ pub enum JwksResponse {
 /// Connect Discovery meaning (what PyJWT, jose and gateways read); Tessera is not an OpenID
 /// provider, so it claims none of the fields about ID tokens or authorization flows.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
@@ -35,6 +36,28 @@ pub struct Discovery {
     /// RFC 7009; public clients call it with the token alone.
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
+}
+
+impl Discovery {
+    fn new(base: &str, audience: &str) -> Self {
+        Discovery {
+            issuer: base.to_owned(),
+            jwks_uri: format!("{base}/.well-known/jwks.json"),
+            token_endpoint: format!("{base}/auth/token/"),
+            access_token_signing_alg_values_supported: vec!["RS256".into()],
+            audience: audience.to_owned(),
+            introspection_endpoint: format!("{base}/auth/token/introspect/"),
+            introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
+            revocation_endpoint: format!("{base}/auth/token/revoke/"),
+            revocation_endpoint_auth_methods_supported: vec!["none".into()],
+        }
+    }
+}
+
+impl Example for Discovery {
+    fn example() -> Self {
+        Discovery::new("http://127.0.0.1:7001", "tessera")
+    }
 }
 
 #[derive(ApiResponse)]
@@ -69,17 +92,9 @@ impl WellKnownApi {
         operation_id = "get_openid_configuration"
     )]
     async fn openid_configuration(&self, state: Data<&Arc<AuthState>>) -> DiscoveryResponse {
-        let base = &state.public_url;
-        DiscoveryResponse::Ok(Json(Discovery {
-            issuer: base.clone(),
-            jwks_uri: format!("{base}/.well-known/jwks.json"),
-            token_endpoint: format!("{base}/auth/token/"),
-            access_token_signing_alg_values_supported: vec!["RS256".into()],
-            audience: state.issuer.audience().to_owned(),
-            introspection_endpoint: format!("{base}/auth/token/introspect/"),
-            introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
-            revocation_endpoint: format!("{base}/auth/token/revoke/"),
-            revocation_endpoint_auth_methods_supported: vec!["none".into()],
-        }))
+        DiscoveryResponse::Ok(Json(Discovery::new(
+            &state.public_url,
+            state.issuer.audience(),
+        )))
     }
 }

@@ -10,7 +10,7 @@ use crate::{
     db,
     http::fit_connections_to_open_file_limit,
     keys::{KeyCipher, KeyStore, KeySummary},
-    startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, jwks_settings},
+    startup::{AuthApp, CustomersApp, auth_openapi, customers_openapi, document, jwks_settings},
 };
 
 pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
@@ -49,8 +49,8 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         }
         Command::Openapi { service, out } => {
             let document = match service {
-                OpenapiService::Auth => auth_openapi().spec(),
-                OpenapiService::Customers => customers_openapi().spec(),
+                OpenapiService::Auth => document(&auth_openapi()),
+                OpenapiService::Customers => document(&customers_openapi()),
             };
             match out {
                 Some(path) => std::fs::write(&path, document + "\n")

@@ -7,6 +7,7 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi,
     param::{Path, Query},
     payload::Json,
+    types::Example,
 };
 use sea_orm::{
     ActiveModelTrait,
@@ -29,6 +30,7 @@ pub struct CustomersApi;
 
 /// A customer as stored.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct Customer {
     pub id: i64,
     pub name: String,
@@ -55,6 +57,7 @@ impl From<customer::Model> for Customer {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CustomerPage {
     pub count: u64,
     #[oai(nullable)]
@@ -66,6 +69,7 @@ pub struct CustomerPage {
 
 /// All three fields are required.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreateCustomerRequest {
     /// 1-255 characters.
     #[oai(validator(min_length = 1, max_length = 255, pattern = r"\S"))]
@@ -80,6 +84,7 @@ pub struct CreateCustomerRequest {
 
 /// Any of the fields; `id` names the customer when the path does not (seed 000's form).
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UpdateCustomerRequest {
     pub id: Option<i64>,
     #[oai(validator(min_length = 1, max_length = 255, pattern = r"\S"))]
@@ -433,6 +438,59 @@ impl CustomersApi {
             return Err(ApiError::NotFound.into());
         }
         Ok(DeletedResponse::NoContent)
+    }
+}
+
+impl Example for Customer {
+    fn example() -> Self {
+        use crate::token::examples;
+        let CreateCustomerRequest {
+            name,
+            mobile,
+            customer_type,
+        } = CreateCustomerRequest::example();
+        Self {
+            id: 1,
+            name,
+            mobile,
+            customer_type,
+            created_by: "1".into(),
+            created_at: examples::time(examples::ACCESS_IAT + 60),
+            updated_at: examples::time(examples::ACCESS_IAT + 60),
+        }
+    }
+}
+
+impl Example for CustomerPage {
+    fn example() -> Self {
+        Self {
+            count: 1,
+            next: None,
+            previous: None,
+            results: vec![Customer::example()],
+        }
+    }
+}
+
+impl Example for CreateCustomerRequest {
+    fn example() -> Self {
+        Self {
+            name: "Meera Traders".into(),
+            mobile: "+919812345678".into(),
+            customer_type: "retail".into(),
+        }
+    }
+}
+
+/// A partial update: only the fields sent change.
+impl Example for UpdateCustomerRequest {
+    fn example() -> Self {
+        Self {
+            id: None,
+            name: None,
+            mobile: Some("+919898989898".into()),
+            customer_type: None,
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 use poem::web::Data;
-use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json};
+use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json, types::Example};
 use sea_orm::DatabaseConnection;
 
 use crate::{jwks::JwksVerifier, refresh::RefreshStore, telemetry::OutageLog};
@@ -51,6 +51,7 @@ enum HealthTags {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct HealthStatus {
     /// `ok` or `unavailable`.
     pub status: String,
@@ -90,5 +91,13 @@ impl HealthApi {
     #[oai(path = "/readyz/", method = "get", operation_id = "readyz")]
     async fn readyz(&self, readiness: Data<&Readiness>) -> HealthResponse {
         status(readiness.check().await)
+    }
+}
+
+impl Example for HealthStatus {
+    fn example() -> Self {
+        Self {
+            status: "ok".into(),
+        }
     }
 }

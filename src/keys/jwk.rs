@@ -1,10 +1,11 @@
 use aws_lc_rs::digest::{SHA256, digest};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use poem_openapi::Object;
+use poem_openapi::{Object, types::Example};
 use serde::{Deserialize, Serialize};
 
 /// One public RSA key as RFC 7517 publishes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Object)]
+#[oai(example)]
 pub struct Jwk {
     /// Always `RSA`.
     pub kty: String,
@@ -23,6 +24,7 @@ pub struct Jwk {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Object)]
+#[oai(example)]
 pub struct Jwks {
     pub keys: Vec<Jwk>,
 }
@@ -44,6 +46,29 @@ impl Jwk {
 pub fn thumbprint(n: &str, e: &str) -> String {
     let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
     URL_SAFE_NO_PAD.encode(digest(&SHA256, canonical.as_bytes()))
+}
+
+/// The key that signed the OpenAPI documents' example tokens.
+impl Example for Jwk {
+    fn example() -> Self {
+        use crate::token::examples;
+        Self {
+            kty: "RSA".into(),
+            use_: "sig".into(),
+            alg: "RS256".into(),
+            kid: examples::KID.into(),
+            n: examples::MODULUS.into(),
+            e: "AQAB".into(),
+        }
+    }
+}
+
+impl Example for Jwks {
+    fn example() -> Self {
+        Self {
+            keys: vec![Jwk::example()],
+        }
+    }
 }
 
 #[cfg(test)]

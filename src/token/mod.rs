@@ -1,6 +1,7 @@
 //! Access tokens (RS256, RFC 9068) and refresh tokens (HS256, read only by Tessera).
 
 mod claims;
+pub mod examples;
 mod issuer;
 mod verifier;
 

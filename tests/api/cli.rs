@@ -259,3 +259,55 @@ fn commands_other_than_the_servers_run_with_captcha_configured() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A bad value in the environment is reported under the variable that holds it; the same
+/// value typed as a flag, under the flag.
+#[test]
+fn a_bad_value_is_reported_where_it_was_given() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let data = tempfile::TempDir::new().unwrap();
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .env_clear()
+            .env("TESSERA_DATA_DIR", data.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let from_environment = run(&["serve"], &[("TESSERA_REQUIRE_GST_NO", "maybe")]);
+    assert!(
+        from_environment.contains("invalid value 'maybe' for TESSERA_REQUIRE_GST_NO (environment)"),
+        "{from_environment}"
+    );
+    let typed = run(&["serve", "--require-gst-no", "maybe"], &[]);
+    assert!(
+        typed.contains("invalid value 'maybe' for '--require-gst-no <REQUIRE_GST_NO>'"),
+        "{typed}"
+    );
+}
+
+/// A database that does not exist is named, with what to do, in PostgreSQL's words and not
+/// sqlx's (`... at line 948`, a line of PostgreSQL's source).
+#[test]
+fn a_missing_database_is_reported_with_what_to_do() {
+    let server = std::env::var("TESSERA_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let (server, _) = server.rsplit_once('/').unwrap();
+    let missing = format!("{server}/t_missing_{}", uuid::Uuid::new_v4().simple());
+    let data = tempfile::TempDir::new().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["keys", "list", "--database-url", &missing])
+        .env_clear()
+        .env("TESSERA_DATA_DIR", data.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("does not exist: create it") && !stderr.contains("at line"),
+        "{stderr}\n(if PostgreSQL is not running: `pg_ctlcluster --skip-systemctl-redirect \
+         $(ls /etc/postgresql) main start`)"
+    );
+}
