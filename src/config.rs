@@ -431,7 +431,24 @@ pub struct Settings {
 
 impl Settings {
     /// Defaults < TOML file < environment < flags (clap already put flags over the environment).
+    /// An error names the setting and where its value came from.
     pub fn load(args: SettingsArgs) -> anyhow::Result<Self> {
+        let config = args.config.clone();
+        Self::merge(args).map_err(|err| {
+            let message = err.to_string();
+            let Some((name, problem)) = message.split_once(": ") else {
+                return err;
+            };
+            let is_setting =
+                !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
+            match source_of(name, config.as_deref()).filter(|_| is_setting) {
+                Some(source) => anyhow::anyhow!("{name} (from {source}): {problem}"),
+                None => err,
+            }
+        })
+    }
+
+    fn merge(args: SettingsArgs) -> anyhow::Result<Self> {
         let file = match &args.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
@@ -906,6 +923,20 @@ fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Resul
 
 /// Bare seconds (`300`) or what `humantime` reads (`300s`, `5m`, `5min`, `12h`, `1d`, `1w`,
 /// `1h 30m`): a positive whole number of seconds.
+/// Where the value of setting `name` came from: a flag on the command line, its `TESSERA_`
+/// variable, or else the config file, if there is one.
+fn source_of(name: &str, config: Option<&Path>) -> Option<String> {
+    let flag = format!("--{}", name.replace('_', "-"));
+    if std::env::args().any(|arg| arg == flag || arg.starts_with(&format!("{flag}="))) {
+        return Some(flag);
+    }
+    let variable = format!("TESSERA_{}", name.to_ascii_uppercase());
+    if std::env::var_os(&variable).is_some() {
+        return Some(variable);
+    }
+    config.map(|path| format!("the config file {}", path.display()))
+}
+
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let parsed = match raw.parse::<u64>() {
