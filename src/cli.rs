@@ -25,10 +25,10 @@ impl Cli {
     /// exit code clap gives, except that a bad value read from the environment is reported
     /// under the variable's name: clap names the flag, which the operator never typed.
     pub fn parse_or_exit() -> Self {
-        let typed: Vec<String> = std::env::args_os()
-            .map(|arg| arg.to_string_lossy().into_owned())
-            .collect();
-        Self::try_parse_from(&typed).unwrap_or_else(|err| {
+        Self::try_parse_from(std::env::args_os()).unwrap_or_else(|err| {
+            let typed: Vec<String> = std::env::args_os()
+                .map(|arg| arg.to_string_lossy().into_owned())
+                .collect();
             let Some(message) = environment_error(&err, &typed) else {
                 err.exit()
             };

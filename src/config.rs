@@ -433,32 +433,37 @@ impl Settings {
     /// Defaults < TOML file < environment < flags (clap already put flags over the environment).
     /// An error names the setting and where its value came from.
     pub fn load(args: SettingsArgs) -> anyhow::Result<Self> {
+        let (file, file_keys) = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                let unreadable = |err: toml::de::Error| {
+                    anyhow::anyhow!("config file {}: {}", path.display(), err.message())
+                };
+                let keys = toml::from_str::<toml::Table>(&text).map_err(unreadable)?;
+                let file = toml::from_str::<FileSettings>(&text).map_err(unreadable)?;
+                let keys = keys.keys().cloned().collect();
+                (file, keys)
+            }
+            None => (FileSettings::default(), Vec::new()),
+        };
         let config = args.config.clone();
-        Self::merge(args).map_err(|err| {
+        Self::merge(args, file).map_err(|err| {
             let message = err.to_string();
             let Some((name, problem)) = message.split_once(": ") else {
                 return err;
             };
             let is_setting =
                 !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_');
-            match source_of(name, config.as_deref()).filter(|_| is_setting) {
+            let in_file = file_keys.iter().any(|key| key == name);
+            match source_of(name, problem, in_file, config.as_deref()).filter(|_| is_setting) {
                 Some(source) => anyhow::anyhow!("{name} (from {source}): {problem}"),
                 None => err,
             }
         })
     }
 
-    fn merge(args: SettingsArgs) -> anyhow::Result<Self> {
-        let file = match &args.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?;
-                toml::from_str::<FileSettings>(&text).map_err(|err| {
-                    anyhow::anyhow!("config file {}: {}", path.display(), err.message())
-                })?
-            }
-            None => FileSettings::default(),
-        };
+    fn merge(args: SettingsArgs, file: FileSettings) -> anyhow::Result<Self> {
         let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
 
         let data_dir = args
@@ -921,22 +926,32 @@ fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Resul
     Ok(parsed)
 }
 
-/// Bare seconds (`300`) or what `humantime` reads (`300s`, `5m`, `5min`, `12h`, `1d`, `1w`,
-/// `1h 30m`): a positive whole number of seconds.
-/// Where the value of setting `name` came from: a flag on the command line, its `TESSERA_`
-/// variable, or else the config file, if there is one.
-fn source_of(name: &str, config: Option<&Path>) -> Option<String> {
+/// Where the bad value of setting `name` came from: a flag typed on the command line; its
+/// `TESSERA_` variable, if set and either quoted in the `problem` or not in the config file
+/// (a command that does not read the setting still checks the file's value); the config file,
+/// if the key is in it. `None` for a default that clashes with another setting.
+fn source_of(name: &str, problem: &str, in_file: bool, config: Option<&Path>) -> Option<String> {
     let flag = format!("--{}", name.replace('_', "-"));
-    if std::env::args().any(|arg| arg == flag || arg.starts_with(&format!("{flag}="))) {
+    let typed = std::env::args_os().any(|arg| {
+        let arg = arg.to_string_lossy();
+        arg == flag || arg.starts_with(&format!("{flag}="))
+    });
+    if typed {
         return Some(flag);
     }
     let variable = format!("TESSERA_{}", name.to_ascii_uppercase());
-    if std::env::var_os(&variable).is_some() {
+    if let Ok(value) = std::env::var(&variable)
+        && (!in_file || problem.contains(&format!("{value:?}")))
+    {
         return Some(variable);
     }
-    config.map(|path| format!("the config file {}", path.display()))
+    config
+        .filter(|_| in_file)
+        .map(|path| format!("the config file {}", path.display()))
 }
 
+/// Bare seconds (`300`) or what `humantime` reads (`300s`, `5m`, `5min`, `12h`, `1d`, `1w`,
+/// `1h 30m`): a positive whole number of seconds.
 pub fn parse_duration(raw: &str) -> Option<Duration> {
     let raw = raw.trim();
     let parsed = match raw.parse::<u64>() {

@@ -61,15 +61,19 @@ async fn why_connect_failed(url: &str, err: &DbErr) -> String {
     let sqlx_err = match err {
         DbErr::Conn(RuntimeErr::SqlxError(err)) => err.as_ref(),
         DbErr::ConnectionAcquire(_) => &sqlx::Error::PoolTimedOut,
+        // sea-orm's own words here quote the whole URL, password and all.
+        DbErr::Conn(RuntimeErr::Internal(_)) => {
+            return "the URL cannot be parsed (percent-encode `/`, `?`, `#` and `@` in the user \
+                    and password)"
+                .into();
+        }
         other => return other.to_string(),
     };
     match sqlx_err {
         sqlx::Error::Database(db) => {
             let hint = match db.code().as_deref() {
-                Some("3D000") => {
-                    ": create it (`createdb`), or point database_url at one that exists"
-                }
-                Some("28000" | "28P01") => ": check the user and password in database_url",
+                Some("3D000") => ": create it (`createdb`), or point the URL at one that exists",
+                Some("28000" | "28P01") => ": check the user and password in the URL",
                 _ => "",
             };
             format!("{}{hint}", db.message())
@@ -86,7 +90,8 @@ async fn why_connect_failed(url: &str, err: &DbErr) -> String {
             };
             match tokio::time::timeout(Duration::from_secs(5), probe).await {
                 Ok(Err(cause)) => cause.to_string(),
-                Ok(Ok(())) | Err(_) => "no connection within 5 s".into(),
+                Ok(Ok(())) => "the pool timed out, yet a direct connection succeeded".into(),
+                Err(_) => "no connection within 5 s".into(),
             }
         }
         other => other.to_string(),

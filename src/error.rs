@@ -117,6 +117,19 @@ impl ApiError {
         }
     }
 
+    /// The 403s of operations an anonymous token reaches, named once: the handlers answer
+    /// them and the OpenAPI examples quote them.
+    pub const ANONYMOUS_MAY_ONLY_READ: Self =
+        ApiError::Forbidden("Anonymous tokens may only read.");
+    pub const ANONYMOUS_HAS_NO_ACCOUNT: Self =
+        ApiError::Forbidden("Anonymous tokens have no account.");
+    pub const ANONYMOUS_HAS_NO_SESSIONS: Self =
+        ApiError::Forbidden("Anonymous tokens have no sessions.");
+    pub const ANONYMOUS_HAS_NO_PASSWORD: Self =
+        ApiError::Forbidden("Anonymous tokens have no password.");
+    pub const ONLY_ADMINS_CREATE_STAFF: Self =
+        ApiError::Forbidden("Only an administrator may create staff or admin accounts.");
+
     pub fn forbidden() -> Self {
         ApiError::Forbidden("You do not have permission to perform this action.")
     }
@@ -254,9 +267,13 @@ fn error_responses(set: u16) -> MetaResponses {
 
 /// poem-openapi documents no example per response, so Swagger UI would show one made-up
 /// body under every error status. This puts under each documented error response the body
-/// Tessera really answers with: a 400 names the operation's first required body field, or
-/// failing that its first parameter.
-pub fn document_error_examples(document: &mut Value) {
+/// Tessera really answers with: `specific(operation_id, status)` where an operation's differs
+/// from the status's usual one, else that usual one (a 400 names the operation's first
+/// required body field, or failing that its first parameter).
+pub fn document_error_examples(
+    document: &mut Value,
+    specific: impl Fn(&str, u16) -> Option<Value>,
+) {
     let schemas = document["components"]["schemas"].clone();
     let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) else {
         return;
@@ -266,7 +283,9 @@ pub fn document_error_examples(document: &mut Value) {
         .filter_map(Value::as_object_mut)
         .flat_map(|item| item.values_mut())
     {
-        let invalid = example_invalid_input(operation, &schemas);
+        let invalid = example_invalid_input(operation, &schemas)
+            .to_json()
+            .unwrap_or_default();
         let operation_id = operation["operationId"]
             .as_str()
             .unwrap_or_default()
@@ -278,47 +297,56 @@ pub fn document_error_examples(document: &mut Value) {
             continue;
         };
         for (status, response) in responses {
-            let error = match status.as_str() {
-                "400" => {
-                    set_example(response, &invalid);
-                    continue;
-                }
-                "401" => match operation_id.as_str() {
-                    "obtain_token_pair" => ApiError::NoActiveAccount,
-                    // Its caller authenticates with HTTP Basic, or a bearer token, or not at all.
-                    "introspect_token" => ApiError::NotAuthenticated,
-                    _ => ApiError::TokenNotValid,
-                },
-                "403" => ApiError::forbidden(),
-                "404" => ApiError::NotFound,
-                "408" => ApiError::BodyTimeout,
-                "413" => ApiError::PayloadTooLarge,
-                "415" => ApiError::UnsupportedMediaType(
-                    ContentTypeError::NotSupported {
-                        content_type: "text/plain".into(),
-                    }
-                    .to_string(),
-                ),
-                "429" => ApiError::RateLimited { retry_after_s: 42 },
-                "503" => ApiError::Unavailable("The database is unavailable; try again shortly."),
-                _ => continue,
+            let Ok(status) = status.parse::<u16>() else {
+                continue;
             };
-            set_example(response, &error.body());
+            // Any body its operation names; the usual error body where the schema is ours.
+            let Some(media) = response.pointer_mut(ERROR_MEDIA_POINTER) else {
+                continue;
+            };
+            let is_error_body = media["schema"]["$ref"]
+                .as_str()
+                .is_some_and(|reference| reference.ends_with("/ErrorBody"));
+            let example = specific(&operation_id, status).or_else(|| {
+                let body = match status {
+                    400 => invalid.clone(),
+                    _ => usual_error(status)?.body().to_json()?,
+                };
+                Some(body).filter(|_| is_error_body)
+            });
+            if let Some(example) = example {
+                media["example"] = example;
+            }
         }
     }
 }
 
-fn set_example(response: &mut Value, body: &ErrorBody) {
-    // ERROR_MEDIA_TYPE as a JSON pointer, its `/` escaped as `~1`.
-    if let Some(media) = response.pointer_mut("/content/application~1json; charset=utf-8") {
-        media["example"] = body.to_json().unwrap_or_default();
-    }
+/// The error most operations answer with `status`.
+fn usual_error(status: u16) -> Option<ApiError> {
+    Some(match status {
+        401 => ApiError::TokenNotValid,
+        403 => ApiError::forbidden(),
+        404 => ApiError::NotFound,
+        408 => ApiError::BodyTimeout,
+        413 => ApiError::PayloadTooLarge,
+        415 => ApiError::UnsupportedMediaType(
+            ContentTypeError::NotSupported {
+                content_type: "text/plain".into(),
+            }
+            .to_string(),
+        ),
+        429 => ApiError::RateLimited { retry_after_s: 42 },
+        503 => ApiError::Unavailable("The database is unavailable; try again shortly."),
+        _ => return None,
+    })
 }
 
 const ERROR_MEDIA_TYPE: &str = "application/json; charset=utf-8";
+/// [`ERROR_MEDIA_TYPE`] under a response's `content`, as a JSON pointer (`/` escaped as `~1`).
+const ERROR_MEDIA_POINTER: &str = "/content/application~1json; charset=utf-8";
 
 /// The 400 an operation answers when its input is missing: its first required body field, or
-/// its first parameter given a value of the wrong kind.
+/// its first parameter given a value of the wrong kind, or else a body that is not JSON.
 fn example_invalid_input(operation: &Value, schemas: &Value) -> ErrorBody {
     let body_schema = operation
         .pointer("/requestBody/content/application~1json/schema/$ref")
@@ -336,7 +364,8 @@ fn example_invalid_input(operation: &Value, schemas: &Value) -> ErrorBody {
             parameter_message(parameter["schema"]["type"].as_str().unwrap_or_default()).into(),
         ),
         (None, None) => {
-            return ApiError::Malformed("JSON parse error: expected value".into()).body();
+            let not_json = serde_json::from_slice::<Value>(b"{").unwrap_err();
+            return ApiError::Malformed(format!("JSON parse error: {not_json}")).body();
         }
     };
     let mut body = ApiError::Invalid(FieldErrors::default()).body();

@@ -362,8 +362,40 @@ fn metrics_for(spec: &str, undocumented_routes: &[&str]) -> Metrics {
 pub fn document<T: OpenApi>(api: &OpenApiService<T, ()>) -> String {
     let mut document: serde_json::Value =
         serde_json::from_str(&api.spec()).expect("poem-openapi writes JSON");
-    crate::error::document_error_examples(&mut document);
+    crate::error::document_error_examples(&mut document, operation_error_example);
     serde_json::to_string_pretty(&document).expect("a JSON value serializes")
+}
+
+/// Where an operation's error differs from its status's usual one (see
+/// [`crate::error::document_error_examples`]).
+fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json::Value> {
+    use poem_openapi::types::ToJSON;
+    let error = match (operation_id, status) {
+        ("obtain_token_pair", 401) => ApiError::NoActiveAccount,
+        // Its caller authenticates with HTTP Basic or a bearer token, and sent neither.
+        ("introspect_token", 401) => ApiError::NotAuthenticated,
+        ("register", 403) => ApiError::ONLY_ADMINS_CREATE_STAFF,
+        ("get_me", 403) => ApiError::ANONYMOUS_HAS_NO_ACCOUNT,
+        ("list_sessions" | "end_session" | "logout_all", 403) => {
+            ApiError::ANONYMOUS_HAS_NO_SESSIONS
+        }
+        ("change_password", 403) => ApiError::ANONYMOUS_HAS_NO_PASSWORD,
+        (
+            "forward_auth"
+            | "create_customer"
+            | "update_customer"
+            | "update_customer_by_body_id"
+            | "delete_customer",
+            403,
+        ) => ApiError::ANONYMOUS_MAY_ONLY_READ,
+        ("update_account", 400) => {
+            ApiError::from(crate::domain::Role::parse_account_role("owner").err()?)
+        }
+        ("update_customer_by_body_id", 400) => ApiError::from(crate::customers::id_required()),
+        ("readyz", 503) => return crate::http::HealthStatus::unavailable().to_json(),
+        _ => return None,
+    };
+    error.body().to_json()
 }
 
 /// The API, its document at `/openapi.json` and Swagger UI at `/docs`.

@@ -294,9 +294,7 @@ impl AuthState {
         if caller_is_admin {
             Ok(())
         } else {
-            Err(ApiError::Forbidden(
-                "Only an administrator may create staff or admin accounts.",
-            ))
+            Err(ApiError::ONLY_ADMINS_CREATE_STAFF)
         }
     }
 
@@ -399,7 +397,7 @@ impl AccountsApi {
         auth: BearerAuth,
     ) -> Result<ProfileResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | UNAVAILABLE }>> {
         if auth.0.role == Role::Anonymous {
-            return Err(ApiError::Forbidden("Anonymous tokens have no account.").into());
+            return Err(ApiError::ANONYMOUS_HAS_NO_ACCOUNT.into());
         }
         Ok(ProfileResponse::Ok(Json(
             // The account as it is now, without asking the session store: who-am-I stays

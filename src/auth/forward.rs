@@ -62,7 +62,7 @@ fn authorize(
     own_method: Option<&str>,
 ) -> Result<(), ApiError> {
     if claims.role == Role::Anonymous && !only_reads(req, own_method) {
-        return Err(ApiError::Forbidden("Anonymous tokens may only read."));
+        return Err(ApiError::ANONYMOUS_MAY_ONLY_READ);
     }
     Ok(())
 }

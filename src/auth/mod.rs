@@ -139,3 +139,21 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClai
         .verify_access(&bearer.token)
         .map_err(|_| ApiError::TokenNotValid.into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::example_is_valid;
+
+    #[test]
+    fn request_examples_pass_their_schemas() {
+        example_is_valid::<tokens::ObtainRequest>();
+        example_is_valid::<tokens::RefreshRequest>();
+        example_is_valid::<tokens::VerifyRequest>();
+        example_is_valid::<accounts::RegisterRequest>();
+        example_is_valid::<introspection::TokenRequest>();
+        example_is_valid::<password_change::PasswordChangeRequest>();
+        example_is_valid::<account_admin::AccountPatchRequest>();
+        example_is_valid::<account_admin::SetPasswordRequest>();
+    }
+}

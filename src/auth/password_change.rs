@@ -77,7 +77,7 @@ impl PasswordChangeApi {
         Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | TOO_MANY_REQUESTS }>,
     > {
         if auth.0.role == Role::Anonymous {
-            return Err(ApiError::Forbidden("Anonymous tokens have no password.").into());
+            return Err(ApiError::ANONYMOUS_HAS_NO_PASSWORD.into());
         }
         let account = state.load_live_caller(&auth.0).await?;
         // The old password is a guess like a login's: limited per account the same way.

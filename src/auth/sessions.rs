@@ -73,7 +73,7 @@ impl AuthState {
     /// session must not have ended.
     async fn session_owner(&self, claims: &AccessClaims) -> Result<i64, ApiError> {
         if claims.role == Role::Anonymous {
-            return Err(ApiError::Forbidden("Anonymous tokens have no sessions."));
+            return Err(ApiError::ANONYMOUS_HAS_NO_SESSIONS);
         }
         Ok(self.load_live_caller(claims).await?.id)
     }

@@ -436,12 +436,12 @@ impl Example for VerifyRequest {
     }
 }
 
+/// What refreshing the example pair's refresh token gave.
 impl Example for Refreshed {
     fn example() -> Self {
-        let TokenPair { access, refresh } = TokenPair::example();
         Self {
-            access,
-            refresh: Some(refresh),
+            access: examples::REFRESHED_ACCESS.into(),
+            refresh: Some(examples::REFRESHED_REFRESH.into()),
         }
     }
 }

@@ -400,7 +400,7 @@ impl CustomersApi {
         let input = body.0.0;
         let id = match input.id.as_deref().map(str::trim) {
             None | Some("") => {
-                return Err(FieldError::new("id", "\"id\" must be sent to update data.").into());
+                return Err(id_required().into());
             }
             Some(raw) => raw.parse::<i64>().map_err(|_| {
                 ApiError::from(FieldError::new("id", "A valid integer is required."))
@@ -439,6 +439,11 @@ impl CustomersApi {
         }
         Ok(DeletedResponse::NoContent)
     }
+}
+
+/// `PATCH /customers/` names the customer in its body: DRF's message when it does not.
+pub fn id_required() -> FieldError {
+    FieldError::new("id", "\"id\" must be sent to update data.")
 }
 
 impl Example for Customer {
@@ -486,7 +491,7 @@ impl Example for CreateCustomerRequest {
 impl Example for UpdateCustomerRequest {
     fn example() -> Self {
         Self {
-            id: None,
+            id: Some(1),
             name: None,
             mobile: Some("+919898989898".into()),
             customer_type: None,
@@ -558,5 +563,11 @@ mod tests {
             list_page(&db, &unreachable).await,
             Err(ApiError::NotFound)
         ));
+    }
+
+    #[test]
+    fn request_examples_pass_their_schemas() {
+        crate::http::example_is_valid::<CreateCustomerRequest>();
+        crate::http::example_is_valid::<UpdateCustomerRequest>();
     }
 }

@@ -9,7 +9,7 @@ use poem::Request;
 use poem_openapi::{SecurityScheme, Tags, auth::Bearer};
 use sea_orm::DatabaseConnection;
 
-pub use handlers::CustomersApi;
+pub use handlers::{CustomersApi, id_required};
 
 use crate::{
     domain::Role,
@@ -41,7 +41,7 @@ impl CustomerAuth {
     /// Registered roles (customer, staff, admin) may change data; anonymous tokens only read.
     pub fn require_write(&self) -> Result<(), ApiError> {
         if self.0.role == Role::Anonymous {
-            Err(ApiError::Forbidden("Anonymous tokens may only read."))
+            Err(ApiError::ANONYMOUS_MAY_ONLY_READ)
         } else {
             Ok(())
         }

@@ -67,15 +67,32 @@ pub enum HealthResponse {
     Unavailable(Json<HealthStatus>),
 }
 
+#[derive(ApiResponse)]
+pub enum LiveResponse {
+    /// Serving.
+    #[oai(status = 200)]
+    Ok(Json<HealthStatus>),
+}
+
+impl HealthStatus {
+    fn ok() -> Self {
+        Self {
+            status: "ok".into(),
+        }
+    }
+
+    pub fn unavailable() -> Self {
+        Self {
+            status: "unavailable".into(),
+        }
+    }
+}
+
 fn status(ok: bool) -> HealthResponse {
     if ok {
-        HealthResponse::Ok(Json(HealthStatus {
-            status: "ok".into(),
-        }))
+        HealthResponse::Ok(Json(HealthStatus::ok()))
     } else {
-        HealthResponse::Unavailable(Json(HealthStatus {
-            status: "unavailable".into(),
-        }))
+        HealthResponse::Unavailable(Json(HealthStatus::unavailable()))
     }
 }
 
@@ -83,8 +100,8 @@ fn status(ok: bool) -> HealthResponse {
 impl HealthApi {
     /// Liveness: the process answers.
     #[oai(path = "/healthz/", method = "get", operation_id = "healthz")]
-    async fn healthz(&self) -> HealthResponse {
-        status(true)
+    async fn healthz(&self) -> LiveResponse {
+        LiveResponse::Ok(Json(HealthStatus::ok()))
     }
 
     /// Readiness: the database answers, and the refresh store or the issuer's keys are there.
@@ -96,8 +113,6 @@ impl HealthApi {
 
 impl Example for HealthStatus {
     fn example() -> Self {
-        Self {
-            status: "ok".into(),
-        }
+        Self::ok()
     }
 }

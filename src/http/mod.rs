@@ -11,10 +11,28 @@ mod request_log;
 mod server;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
-pub use health::{HealthApi, Readiness};
+pub use health::{HealthApi, HealthStatus, Readiness};
 pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};
 pub use outbound::read_json_capped;
 pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, client_ip};
 pub use request_log::RequestLog;
 pub use server::{ConnectionLimits, FREE_BODY_BYTES, fit_connections_to_open_file_limit, serve};
+
+/// Fails unless `T`'s OpenAPI example passes `T`'s own validators: an example a client copies
+/// from the document must be accepted.
+#[cfg(test)]
+pub(crate) fn example_is_valid<T>()
+where
+    T: poem_openapi::types::Example
+        + poem_openapi::types::ParseFromJSON
+        + poem_openapi::types::ToJSON,
+{
+    if let Err(err) = T::parse_from_json(T::example().to_json()) {
+        panic!(
+            "{}'s example: {}",
+            std::any::type_name::<T>(),
+            err.into_message()
+        );
+    }
+}

@@ -26,6 +26,30 @@ pub const REFRESH: &str = concat!(
     "XNoYSJ9.XUu3MWCsuZdtYddrZGV-KH1-Ael4va2YQA-RuwRcBGo",
 );
 
+/// What refreshing [`REFRESH`] gave, 17 minutes later: a new access token in the same session
+pub const REFRESHED_ACCESS: &str = concat!(
+    "eyJhbGciOiJSUzI1NiIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImZES3hFVjdzQzlvaFRQMXp5NFpHem1Bdk9neEdK",
+    "QnhGd1VoY2pldlIweDgifQ.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjcwMDEiLCJhdWQiOiJ0ZXNzZXJhIiwic",
+    "3ViIjoiMSIsImV4cCI6MTc5NjMwOTYwNCwiaWF0IjoxNzk2MzA5MzA0LCJqdGkiOiIzMDA1MDkzYmEyYjk0YWEwY",
+    "jY2ODg0YjJkZGM2YjhiNiIsImNsaWVudF9pZCI6InRlc3NlcmEiLCJ0b2tlbl90eXBlIjoiYWNjZXNzIiwidXNlc",
+    "l9pZCI6MSwicm9sZSI6ImN1c3RvbWVyIiwidXNlcm5hbWUiOiJhc2hhIiwic2lkIjoiMzRlZWUwZTgtNzYxYy00M",
+    "TNhLThjODUtYjMwMzE1ZTFkMjIyIn0.ZqaG5Dd8oPUx2YWLFKmCxhxpdLDUlORzfaPYI3WcIFuXjgZeytJr731kw",
+    "Yd7I9DclqJNF7us-ETaNSUd981ciDeHW7rqaR6yC1_T7aHEQZX9J8xXDr34ehn_8aLv7ughAt7rC1SvgfTWURX40",
+    "Smrb6IQnhrHEC4nF0JxrjOW__ntw-MeSzSJ4fUWXNHlU9WsqV7fTYlFF7ms9a5n_WC8LF0gtHcoDlZ0qaYZJdqp3",
+    "IPdvI-UpkxJkjSeIJ3HnmA03Kd9qT-VJ_xvb6TRT7nOIl0v49TF70FnHdFKmC75z4ZdI16wVOtIqJYYWP2czCCE6",
+    "Sy-wl2oKkMCY5weA2JtXg",
+);
+
+/// and the refresh token that replaced [`REFRESH`] (which that refresh spent).
+pub const REFRESHED_REFRESH: &str = concat!(
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImZES3hFVjdzQzlvaFRQMXp5NFpHem1Bdk9neEdKQnhG",
+    "d1VoY2pldlIweDgifQ.eyJpc3MiOiJodHRwOi8vMTI3LjAuMC4xOjcwMDEiLCJzdWIiOiIxIiwiZXhwIjoxNzk2M",
+    "zk1NzA0LCJpYXQiOjE3OTYzMDkzMDQsImp0aSI6Ijg5NGU4Zjc2Y2I5YTRiZTA4OTg2ZGMyNThjYzgxNTNiIiwiZ",
+    "mFtIjoiMzRlZWUwZTgtNzYxYy00MTNhLThjODUtYjMwMzE1ZTFkMjIyIiwiYXV0aF90aW1lIjoxNzk2MzA4Mjc1L",
+    "CJ0b2tlbl90eXBlIjoicmVmcmVzaCIsInVzZXJfaWQiOjEsInJvbGUiOiJjdXN0b21lciIsInVzZXJuYW1lIjoiY",
+    "XNoYSJ9.06jsH4Jn642XoZ1dprWErxrdqgGd8_gHLD0NUDnZH3Q",
+);
+
 /// The session (refresh family) both tokens belong to: the access token's `sid`.
 pub const SESSION: &str = "34eee0e8-761c-413a-8c85-b30315e1d222";
 
@@ -56,8 +80,10 @@ pub const MODULUS: &str = concat!(
 mod tests {
     use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
 
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
     use super::*;
-    use crate::token::AccessClaims;
+    use crate::token::{AccessClaims, RefreshClaims};
 
     /// The examples stay one story: the access token verifies under the documented key and
     /// carries the documented session, id and times.
@@ -73,5 +99,21 @@ mod tests {
         assert_eq!(claims.sid.as_deref(), Some(SESSION));
         assert_eq!(claims.jti, ACCESS_JTI);
         assert_eq!((claims.iat, claims.exp), (ACCESS_IAT, ACCESS_EXP));
+        let refreshed = decode::<AccessClaims>(REFRESHED_ACCESS, &key, &validation).unwrap();
+        assert_eq!(refreshed.claims.sid.as_deref(), Some(SESSION));
+    }
+
+    /// The refresh tokens belong to the example session, which the `Session` example shows
+    /// expiring a day after it began.
+    #[test]
+    fn the_example_refresh_tokens_belong_to_the_example_session() {
+        for token in [REFRESH, REFRESHED_REFRESH] {
+            let payload = token.split('.').nth(1).unwrap();
+            let payload = URL_SAFE_NO_PAD.decode(payload).unwrap();
+            let claims: RefreshClaims = serde_json::from_slice(&payload).unwrap();
+            assert_eq!(claims.fam, SESSION);
+            assert_eq!(claims.auth_time, Some(ACCESS_IAT));
+        }
+        assert_ne!(REFRESH, REFRESHED_REFRESH);
     }
 }
