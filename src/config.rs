@@ -28,8 +28,10 @@ pub struct SettingsArgs {
     pub data_dir: Option<PathBuf>,
     pub database_url: Option<String>,
     pub auth_listen: Option<String>,
+    pub admin_listen: Option<String>,
     pub public_url: Option<String>,
     pub customers_listen: Option<String>,
+    pub customers_admin_listen: Option<String>,
     pub customers_database_url: Option<String>,
     pub customers_public_url: Option<String>,
     pub jwks_url: Option<String>,
@@ -216,6 +218,10 @@ settings_group! {
         /// Address the token service listens on [default: 127.0.0.1:7001]
         #[arg(long, env = "TESSERA_AUTH_LISTEN", global = true)]
         pub auth_listen: Option<String>,
+        /// Address for `/metrics`, `/healthz` and `/readyz` apart from the API (say
+        /// 127.0.0.1:7003); with it, the public port stops serving `/metrics` [default: off]
+        #[arg(long, env = "TESSERA_ADMIN_LISTEN", global = true)]
+        pub admin_listen: Option<String>,
         /// URL clients reach the token service at; the token issuer (`iss`) [default: http://<auth listen address>]
         #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
         pub public_url: Option<String>,
@@ -270,6 +276,10 @@ settings_group! {
         /// Address the customer service listens on [default: 127.0.0.1:7002]
         #[arg(long, env = "TESSERA_CUSTOMERS_LISTEN", global = true)]
         pub customers_listen: Option<String>,
+        /// The customer service's `/metrics`, `/healthz` and `/readyz` apart from its API (say
+        /// 127.0.0.1:7004); with it, its public port stops serving `/metrics` [default: off]
+        #[arg(long, env = "TESSERA_CUSTOMERS_ADMIN_LISTEN", global = true)]
+        pub customers_admin_listen: Option<String>,
         /// The customer service's database [default: SQLite customers.db under the data dir]
         #[arg(
             long,
@@ -328,6 +338,7 @@ struct FileSettings {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     auth_listen: Option<String>,
+    admin_listen: Option<String>,
     public_url: Option<String>,
     audience: Option<String>,
     client_id: Option<String>,
@@ -339,6 +350,7 @@ struct FileSettings {
     forward_auth_check_session: Option<bool>,
     refresh_reuse_grace: Option<String>,
     customers_listen: Option<String>,
+    customers_admin_listen: Option<String>,
     customers_database_url: Option<String>,
     customers_public_url: Option<String>,
     jwks_url: Option<String>,
@@ -396,6 +408,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: String,
     pub auth_listen: SocketAddr,
+    /// Where the token service serves metrics and probes apart from its API, if anywhere.
+    pub admin_listen: Option<SocketAddr>,
     pub public_url: Option<String>,
     pub audience: String,
     pub client_id: String,
@@ -406,6 +420,7 @@ pub struct Settings {
     pub forward_auth_check_session: bool,
     pub refresh_reuse_grace: Duration,
     pub customers_listen: SocketAddr,
+    pub customers_admin_listen: Option<SocketAddr>,
     pub customers_database_url: String,
     pub customers_public_url: Option<String>,
     pub jwks_url: Option<String>,
@@ -484,6 +499,11 @@ impl Settings {
         let auth_listen = auth_listen.parse().map_err(|_| {
             anyhow::anyhow!("auth_listen: {auth_listen:?} is not an address such as 127.0.0.1:7001")
         })?;
+        let admin_listen = listen_address("admin_listen", args.admin_listen.or(file.admin_listen))?;
+        let customers_admin_listen = listen_address(
+            "customers_admin_listen",
+            args.customers_admin_listen.or(file.customers_admin_listen),
+        )?;
         let public_url = http_url("public_url", args.public_url.or(file.public_url))?;
         let customers_listen = args
             .customers_listen
@@ -661,6 +681,7 @@ impl Settings {
             data_dir,
             database_url,
             auth_listen,
+            admin_listen,
             public_url,
             audience: args
                 .audience
@@ -686,6 +707,7 @@ impl Settings {
                 .or(file.rotate_refresh_tokens)
                 .unwrap_or(true),
             customers_listen,
+            customers_admin_listen,
             customers_database_url,
             customers_public_url,
             jwks_url,
@@ -924,6 +946,16 @@ fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Resul
         bail!("{name}: {raw:?} is longer than ten years");
     }
     Ok(parsed)
+}
+
+/// An optional listen address.
+fn listen_address(name: &str, raw: Option<String>) -> anyhow::Result<Option<SocketAddr>> {
+    raw.map(|raw| {
+        raw.parse().map_err(|_| {
+            anyhow::anyhow!("{name}: {raw:?} is not an address such as 127.0.0.1:7003")
+        })
+    })
+    .transpose()
 }
 
 /// Where the bad value of setting `name` came from: a flag typed on the command line; its

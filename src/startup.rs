@@ -88,6 +88,7 @@ pub fn refresh_store(
 pub struct AuthApp {
     listener: TcpListener,
     addr: SocketAddr,
+    admin: Option<AdminListener>,
     state: Arc<AuthState>,
     max_body_bytes: usize,
     connections: ConnectionLimits,
@@ -107,6 +108,7 @@ impl AuthApp {
         let keys = Arc::new(SharedKeyRing::new(ring));
 
         let (listener, addr) = bind(settings.auth_listen).await?;
+        let admin = AdminListener::bind(settings.admin_listen).await?;
         let public_url = settings
             .public_url
             .clone()
@@ -168,6 +170,7 @@ impl AuthApp {
         Ok(Self {
             listener,
             addr,
+            admin,
             state,
             max_body_bytes: settings.max_body_bytes,
             connections: settings.connections,
@@ -178,6 +181,11 @@ impl AuthApp {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where metrics and probes are served apart from the API, if `admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|admin| admin.addr)
     }
 
     pub fn state(&self) -> &Arc<AuthState> {
@@ -200,11 +208,15 @@ impl AuthApp {
             let metrics = metrics.clone();
             move |_| metrics.render(&metrics.token_lines())
         };
-        let routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
-            .at(EXT_AUTHZ_ROUTE, forward_ext_authz)
-            .at("/metrics", poem::get(make_sync(exposition)))
-            .data(self.state)
-            .data(readiness);
+        let exposition = poem::get(make_sync(exposition));
+        let mut routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
+            .at(EXT_AUTHZ_ROUTE, forward_ext_authz);
+        let mut admin = None;
+        match self.admin {
+            Some(listener) => admin = Some((listener, exposition)),
+            None => routes = routes.at("/metrics", exposition),
+        }
+        let routes = routes.data(self.state).data(readiness.clone());
         tracing::info!(address = %self.addr, "token service listening");
         let layers = Layers {
             max_body_bytes: self.max_body_bytes,
@@ -212,7 +224,14 @@ impl AuthApp {
             metrics,
             cors: self.cors,
         };
-        let served = serve(self.listener, routes, layers, shutdown).await;
+        let served = serve_with_admin(
+            "token service",
+            (self.listener, routes, layers),
+            admin,
+            readiness,
+            shutdown,
+        )
+        .await;
         pruning.abort();
         reloading.abort();
         served
@@ -248,6 +267,7 @@ pub fn jwks_settings(settings: &Settings, jwks_url: String) -> JwksSettings {
 pub struct CustomersApp {
     listener: TcpListener,
     addr: SocketAddr,
+    admin: Option<AdminListener>,
     state: Arc<CustomersState>,
     max_body_bytes: usize,
     connections: ConnectionLimits,
@@ -261,6 +281,7 @@ impl CustomersApp {
         let trusts = jwks.jwks_url.clone();
         let verifier = Arc::new(JwksVerifier::new(jwks)?);
         let (listener, addr) = bind(settings.customers_listen).await?;
+        let admin = AdminListener::bind(settings.customers_admin_listen).await?;
         let public_url = settings
             .customers_public_url
             .clone()
@@ -274,6 +295,7 @@ impl CustomersApp {
         Ok(Self {
             listener,
             addr,
+            admin,
             state: Arc::new(CustomersState {
                 db,
                 verifier,
@@ -287,6 +309,11 @@ impl CustomersApp {
 
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where metrics and probes are served apart from the API, if `customers_admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(|admin| admin.addr)
     }
 
     pub fn state(&self) -> &Arc<CustomersState> {
@@ -318,10 +345,15 @@ impl CustomersApp {
                 )])
             }
         };
-        let routes = documented_routes(customers_openapi().server(self.state.public_url.clone()))
-            .at("/metrics", poem::get(make_sync(exposition)))
-            .data(self.state)
-            .data(readiness);
+        let exposition = poem::get(make_sync(exposition));
+        let mut routes =
+            documented_routes(customers_openapi().server(self.state.public_url.clone()));
+        let mut admin = None;
+        match self.admin {
+            Some(listener) => admin = Some((listener, exposition)),
+            None => routes = routes.at("/metrics", exposition),
+        }
+        let routes = routes.data(self.state).data(readiness.clone());
         tracing::info!(address = %self.addr, "customer service listening");
         let layers = Layers {
             max_body_bytes: self.max_body_bytes,
@@ -329,10 +361,81 @@ impl CustomersApp {
             metrics,
             cors: self.cors,
         };
-        let served = serve(self.listener, routes, layers, shutdown).await;
+        let served = serve_with_admin(
+            "customer service",
+            (self.listener, routes, layers),
+            admin,
+            readiness,
+            shutdown,
+        )
+        .await;
         warm_up.abort();
         served
     }
+}
+
+/// A listener for metrics and probes apart from the API (`admin_listen`), for the operator's
+/// network: scrapers and orchestrators reach it, the public never does.
+struct AdminListener {
+    listener: TcpListener,
+    addr: SocketAddr,
+}
+
+impl AdminListener {
+    async fn bind(address: Option<SocketAddr>) -> anyhow::Result<Option<Self>> {
+        let Some(address) = address else {
+            return Ok(None);
+        };
+        let (listener, addr) = bind(address).await?;
+        Ok(Some(Self { listener, addr }))
+    }
+}
+
+/// Scrapers and probes, not clients: a few connections are plenty.
+const ADMIN_MAX_CONNECTIONS: usize = 64;
+
+/// Serves the API and, if there is one, the admin listener with `metrics` and the probes;
+/// one shutdown stops both.
+async fn serve_with_admin(
+    service: &'static str,
+    (listener, routes, layers): (TcpListener, impl Endpoint + 'static, Layers),
+    admin: Option<(AdminListener, impl Endpoint + 'static)>,
+    readiness: Readiness,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let Some((admin, metrics)) = admin else {
+        return serve(listener, routes, layers, shutdown).await;
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let relay = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    tracing::info!(admin = %admin.addr, "{service}: metrics and probes on the admin listener");
+    let admin_routes = crate::http::probe_routes(readiness)
+        .at("/metrics", metrics)
+        .with(TrailingSlash)
+        .catch_all_error(ApiError::from_poem);
+    let limits = ConnectionLimits {
+        max_connections: ADMIN_MAX_CONNECTIONS,
+        ..layers.connections
+    };
+    // Either failing ends both: a service without its probes would be restarted anyway.
+    let served = tokio::try_join!(
+        serve(listener, routes, layers, wait(stopped.clone())),
+        crate::http::serve(
+            admin.listener,
+            admin_routes,
+            limits,
+            wait(stopped),
+            DRAIN_DEADLINE
+        ),
+    );
+    relay.abort();
+    served.map(|_| ())
 }
 
 async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {

@@ -96,6 +96,24 @@ fn status(ok: bool) -> HealthResponse {
     }
 }
 
+/// `/healthz` and `/readyz` as the admin listener serves them: the same answers as the API's.
+pub fn probe_routes(readiness: Readiness) -> poem::Route {
+    poem::Route::new()
+        .at(
+            "/healthz",
+            poem::get(poem::endpoint::make_sync(|_| {
+                LiveResponse::Ok(Json(HealthStatus::ok()))
+            })),
+        )
+        .at(
+            "/readyz",
+            poem::get(poem::endpoint::make(move |_| {
+                let readiness = readiness.clone();
+                async move { status(readiness.check().await) }
+            })),
+        )
+}
+
 #[OpenApi(tag = "HealthTags::Health")]
 impl HealthApi {
     /// Liveness: the process answers.

@@ -11,7 +11,7 @@ mod request_log;
 mod server;
 
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
-pub use health::{HealthApi, HealthStatus, Readiness};
+pub use health::{HealthApi, HealthStatus, Readiness, probe_routes};
 pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};
 pub use outbound::read_json_capped;
 pub use pagination::Pagination;

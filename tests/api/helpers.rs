@@ -225,6 +225,8 @@ impl Drop for TestDatabase {
 
 pub struct TestApp {
     pub address: String,
+    /// The admin listener's base URL, when `admin_listen` is set.
+    pub admin_address: Option<String>,
     pub client: reqwest::Client,
     pub state: Arc<AuthState>,
     pub settings: Settings,
@@ -257,6 +259,7 @@ impl TestApp {
             .await
             .expect("building the token service");
         let address = format!("http://{}", app.addr());
+        let admin_address = app.admin_addr().map(|addr| format!("http://{addr}"));
         let state = app.state().clone();
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(app.run(async {
@@ -264,6 +267,7 @@ impl TestApp {
         }));
         Self {
             address,
+            admin_address,
             client: reqwest::Client::new(),
             state,
             settings,

@@ -4,6 +4,7 @@ mod helpers;
 
 mod account_admin;
 mod accounts;
+mod admin_listener;
 mod captcha;
 mod cli;
 mod customers;
