@@ -2,6 +2,7 @@
 //! variables, then flags. Every value is parsed here, so a bad one stops start-up with one line.
 
 use std::{
+    collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
     time::Duration,
@@ -29,9 +30,12 @@ pub struct SettingsArgs {
     pub database_url: Option<String>,
     pub auth_listen: Option<String>,
     pub admin_listen: Option<String>,
+    pub aliases: Option<String>,
+    pub alias_preset: Option<String>,
     pub public_url: Option<String>,
     pub customers_listen: Option<String>,
     pub customers_admin_listen: Option<String>,
+    pub customers_aliases: Option<String>,
     pub customers_database_url: Option<String>,
     pub customers_public_url: Option<String>,
     pub jwks_url: Option<String>,
@@ -222,6 +226,14 @@ settings_group! {
         /// 127.0.0.1:7003); with it, the public port stops serving `/metrics` [default: off]
         #[arg(long, env = "TESSERA_ADMIN_LISTEN", global = true)]
         pub admin_listen: Option<String>,
+        /// Extra paths for operations, as `/alias/=operation_id` or `/alias/=/documented/path/`,
+        /// comma-separated (the config file takes an `[aliases]` table) [default: none]
+        #[arg(long, env = "TESSERA_ALIASES", global = true)]
+        pub aliases: Option<String>,
+        /// `simplejwt`: also serve simplejwt's documented paths (`/api/token/`,
+        /// `/api/token/refresh/`, `/api/token/verify/`, `/api/token/blacklist/`) [default: none]
+        #[arg(long, env = "TESSERA_ALIAS_PRESET", global = true)]
+        pub alias_preset: Option<String>,
         /// URL clients reach the token service at; the token issuer (`iss`) [default: http://<auth listen address>]
         #[arg(long, env = "TESSERA_PUBLIC_URL", global = true)]
         pub public_url: Option<String>,
@@ -280,6 +292,9 @@ settings_group! {
         /// 127.0.0.1:7004); with it, its public port stops serving `/metrics` [default: off]
         #[arg(long, env = "TESSERA_CUSTOMERS_ADMIN_LISTEN", global = true)]
         pub customers_admin_listen: Option<String>,
+        /// Extra paths for the customer service's operations, as for `aliases` [default: none]
+        #[arg(long, env = "TESSERA_CUSTOMERS_ALIASES", global = true)]
+        pub customers_aliases: Option<String>,
         /// The customer service's database [default: SQLite customers.db under the data dir]
         #[arg(
             long,
@@ -339,6 +354,8 @@ struct FileSettings {
     database_url: Option<String>,
     auth_listen: Option<String>,
     admin_listen: Option<String>,
+    aliases: Option<BTreeMap<String, String>>,
+    alias_preset: Option<String>,
     public_url: Option<String>,
     audience: Option<String>,
     client_id: Option<String>,
@@ -351,6 +368,7 @@ struct FileSettings {
     refresh_reuse_grace: Option<String>,
     customers_listen: Option<String>,
     customers_admin_listen: Option<String>,
+    customers_aliases: Option<BTreeMap<String, String>>,
     customers_database_url: Option<String>,
     customers_public_url: Option<String>,
     jwks_url: Option<String>,
@@ -410,6 +428,8 @@ pub struct Settings {
     pub auth_listen: SocketAddr,
     /// Where the token service serves metrics and probes apart from its API, if anywhere.
     pub admin_listen: Option<SocketAddr>,
+    /// Extra paths for the token service's operations: alias → operationId or path.
+    pub aliases: Vec<(String, String)>,
     pub public_url: Option<String>,
     pub audience: String,
     pub client_id: String,
@@ -421,6 +441,7 @@ pub struct Settings {
     pub refresh_reuse_grace: Duration,
     pub customers_listen: SocketAddr,
     pub customers_admin_listen: Option<SocketAddr>,
+    pub customers_aliases: Vec<(String, String)>,
     pub customers_database_url: String,
     pub customers_public_url: Option<String>,
     pub jwks_url: Option<String>,
@@ -503,6 +524,21 @@ impl Settings {
         let customers_admin_listen = listen_address(
             "customers_admin_listen",
             args.customers_admin_listen.or(file.customers_admin_listen),
+        )?;
+        let mut aliases = match args.alias_preset.or(file.alias_preset).as_deref() {
+            None => Vec::new(),
+            Some("simplejwt") => crate::http::SIMPLEJWT_PRESET
+                .map(|(alias, operation)| (alias.to_owned(), operation.to_owned()))
+                .to_vec(),
+            Some(other) => {
+                bail!("alias_preset: {other:?} is not a preset; the one there is is simplejwt")
+            }
+        };
+        aliases.extend(route_aliases("aliases", args.aliases, file.aliases)?);
+        let customers_aliases = route_aliases(
+            "customers_aliases",
+            args.customers_aliases,
+            file.customers_aliases,
         )?;
         let public_url = http_url("public_url", args.public_url.or(file.public_url))?;
         let customers_listen = args
@@ -682,6 +718,7 @@ impl Settings {
             database_url,
             auth_listen,
             admin_listen,
+            aliases,
             public_url,
             audience: args
                 .audience
@@ -708,6 +745,7 @@ impl Settings {
                 .unwrap_or(true),
             customers_listen,
             customers_admin_listen,
+            customers_aliases,
             customers_database_url,
             customers_public_url,
             jwks_url,
@@ -948,6 +986,51 @@ fn lifetime(name: &str, raw: Option<String>, default: Duration) -> anyhow::Resul
     Ok(parsed)
 }
 
+/// Most aliases one service takes: a seed needs five.
+const MAX_ALIASES: usize = 64;
+
+/// Route aliases from a flag or variable (`/a/=op,/b/=/path/`), else the config file's table.
+/// An alias is a path of URL-safe characters; its target an operationId or a path.
+fn route_aliases(
+    name: &str,
+    given: Option<String>,
+    file: Option<BTreeMap<String, String>>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let pairs: Vec<(String, String)> = match given {
+        Some(raw) => raw
+            .split(',')
+            .map(str::trim)
+            .filter(|pair| !pair.is_empty())
+            .map(|pair| match pair.split_once('=') {
+                Some((alias, target)) => Ok((alias.trim().to_owned(), target.trim().to_owned())),
+                None => Err(anyhow::anyhow!(
+                    "{name}: {pair:?} is not /alias/=operation_id or /alias/=/path/"
+                )),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        None => file.unwrap_or_default().into_iter().collect(),
+    };
+    if pairs.len() > MAX_ALIASES {
+        bail!("{name}: at most {MAX_ALIASES} aliases");
+    }
+    let url_safe = |text: &str, extra: &[u8]| {
+        !text.is_empty()
+            && text.len() <= 200
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/._~-".contains(&b) || extra.contains(&b))
+    };
+    for (alias, target) in &pairs {
+        if !alias.starts_with('/') || alias == "/" || !url_safe(alias, b"") {
+            bail!("{name}: {alias:?} is not a path such as /api/token/");
+        }
+        if !url_safe(target, b"") {
+            bail!("{name}: {alias:?} stands for {target:?}, not an operationId or a path");
+        }
+    }
+    Ok(pairs)
+}
+
 /// An optional listen address.
 fn listen_address(name: &str, raw: Option<String>) -> anyhow::Result<Option<SocketAddr>> {
     raw.map(|raw| {
@@ -1121,5 +1204,38 @@ mod tests {
                 .to_string()
                 .contains("audeince")
         );
+    }
+
+    #[test]
+    fn aliases_come_from_a_list_or_the_files_table() {
+        let listed = route_aliases(
+            "aliases",
+            Some(" /gettoken/=obtain_token_pair, /refreshtoken/=/auth/token/refresh/ ,".into()),
+            Some(BTreeMap::from([("/ignored/".into(), "x".into())])),
+        )
+        .unwrap();
+        assert_eq!(
+            listed,
+            [
+                ("/gettoken/".into(), "obtain_token_pair".into()),
+                ("/refreshtoken/".into(), "/auth/token/refresh/".into())
+            ]
+        );
+        let table = BTreeMap::from([("/api/token/".into(), "obtain_token_pair".into())]);
+        assert_eq!(
+            route_aliases("aliases", None, Some(table)).unwrap().len(),
+            1
+        );
+        for bad in [
+            "gettoken=obtain_token_pair",
+            "/get token/=x",
+            "/=x",
+            "/a/",
+            "/a/=",
+            "/a/=x y",
+        ] {
+            let err = route_aliases("aliases", Some(bad.into()), None).unwrap_err();
+            assert!(err.to_string().starts_with("aliases: "), "{bad}: {err}");
+        }
     }
 }

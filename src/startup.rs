@@ -22,8 +22,8 @@ use crate::{
     db,
     error::ApiError,
     http::{
-        BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, SingleAuthorization,
-        TrailingSlash,
+        BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, RouteAliases,
+        SingleAuthorization, TrailingSlash,
     },
     jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
@@ -89,6 +89,7 @@ pub struct AuthApp {
     listener: TcpListener,
     addr: SocketAddr,
     admin: Option<AdminListener>,
+    aliases: RouteAliases,
     state: Arc<AuthState>,
     max_body_bytes: usize,
     connections: ConnectionLimits,
@@ -100,6 +101,7 @@ impl AuthApp {
     /// Opens the database (migrating it), loads or makes the signing key, and binds the port.
     /// `may_generate_secret` lets the quick start create its key secret file.
     pub async fn build(settings: &Settings, may_generate_secret: bool) -> anyhow::Result<Self> {
+        let aliases = RouteAliases::resolve(&settings.aliases, &document_json(&auth_openapi()))?;
         let key_secret = settings.key_secret(may_generate_secret)?;
         let db = db::connect(&settings.database_url).await?;
         db::migrate(&db).await?;
@@ -171,6 +173,7 @@ impl AuthApp {
             listener,
             addr,
             admin,
+            aliases,
             state,
             max_body_bytes: settings.max_body_bytes,
             connections: settings.connections,
@@ -223,6 +226,7 @@ impl AuthApp {
             connections: self.connections,
             metrics,
             cors: self.cors,
+            aliases: self.aliases,
         };
         let served = serve_with_admin(
             "token service",
@@ -268,6 +272,7 @@ pub struct CustomersApp {
     listener: TcpListener,
     addr: SocketAddr,
     admin: Option<AdminListener>,
+    aliases: RouteAliases,
     state: Arc<CustomersState>,
     max_body_bytes: usize,
     connections: ConnectionLimits,
@@ -276,6 +281,10 @@ pub struct CustomersApp {
 
 impl CustomersApp {
     pub async fn build(settings: &Settings, jwks: JwksSettings) -> anyhow::Result<Self> {
+        let aliases = RouteAliases::resolve(
+            &settings.customers_aliases,
+            &document_json(&customers_openapi()),
+        )?;
         let db = db::connect(&settings.customers_database_url).await?;
         db::migrate_customers(&db).await?;
         let trusts = jwks.jwks_url.clone();
@@ -296,6 +305,7 @@ impl CustomersApp {
             listener,
             addr,
             admin,
+            aliases,
             state: Arc::new(CustomersState {
                 db,
                 verifier,
@@ -360,6 +370,7 @@ impl CustomersApp {
             connections: self.connections,
             metrics,
             cors: self.cors,
+            aliases: self.aliases,
         };
         let served = serve_with_admin(
             "customer service",
@@ -460,11 +471,15 @@ fn metrics_for(spec: &str, undocumented_routes: &[&str]) -> Metrics {
     Metrics::new(templates.iter().map(String::as_str))
 }
 
+/// poem-openapi's document as JSON, to read its paths and operations.
+fn document_json<T: OpenApi>(api: &OpenApiService<T, ()>) -> serde_json::Value {
+    serde_json::from_str(&api.spec()).expect("poem-openapi writes JSON")
+}
+
 /// A service's OpenAPI document as served and committed: poem-openapi's, with the example
 /// error bodies it has no way to declare.
 pub fn document<T: OpenApi>(api: &OpenApiService<T, ()>) -> String {
-    let mut document: serde_json::Value =
-        serde_json::from_str(&api.spec()).expect("poem-openapi writes JSON");
+    let mut document = document_json(api);
     crate::error::document_error_examples(&mut document, operation_error_example);
     serde_json::to_string_pretty(&document).expect("a JSON value serializes")
 }
@@ -523,6 +538,7 @@ struct Layers {
     connections: ConnectionLimits,
     metrics: Arc<Metrics>,
     cors: Vec<String>,
+    aliases: RouteAliases,
 }
 
 /// CORS for browser clients (the seeds' React and Next.js front ends): bearer tokens travel
@@ -546,7 +562,8 @@ fn cors(origins: &[String]) -> Cors {
     }
 }
 
-/// Both services' outer layers: body limit, trailing slashes, CORS, JSON errors, request logs.
+/// Both services' outer layers: body limit, trailing slashes, CORS, JSON errors, request logs,
+/// and outside them all the route aliases (so logs and metrics see the documented path).
 async fn serve(
     listener: TcpListener,
     routes: impl Endpoint + 'static,
@@ -566,7 +583,8 @@ async fn serve(
         .catch_all_error(ApiError::from_poem)
         .with(RequestLog {
             metrics: layers.metrics,
-        });
+        })
+        .with(layers.aliases);
     crate::http::serve(listener, app, limits, shutdown, DRAIN_DEADLINE).await
 }
 

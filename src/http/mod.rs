@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by both services: the accept loop and its limits, request bodies,
 //! trailing slashes, body limits, health probes.
 
+mod aliases;
 mod body;
 mod health;
 mod middleware;
@@ -10,6 +11,7 @@ mod rate_limit;
 mod request_log;
 mod server;
 
+pub use aliases::{RouteAliases, SIMPLEJWT_PRESET};
 pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
 pub use health::{HealthApi, HealthStatus, Readiness, probe_routes};
 pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};

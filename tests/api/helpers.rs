@@ -423,10 +423,21 @@ impl TestCustomers {
     }
 
     pub async fn spawn_with_jwks(auth: &TestApp, backend: Backend, jwks_url: String) -> Self {
+        Self::spawn_configured(auth, backend, jwks_url, |_| {}).await
+    }
+
+    /// As [`Self::spawn_with_jwks`], with `configure` applied to its settings first.
+    pub async fn spawn_configured(
+        auth: &TestApp,
+        backend: Backend,
+        jwks_url: String,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let database = TestDatabase::create(backend).await;
         let mut settings = test_settings(&database);
         settings.customers_database_url = database.url.clone();
         settings.customers_listen = "127.0.0.1:0".parse().unwrap();
+        configure(&mut settings);
         let mut jwks = tessera::startup::jwks_settings(&settings, jwks_url);
         jwks.issuer = auth.address.clone();
         jwks.leeway = std::time::Duration::ZERO;

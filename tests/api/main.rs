@@ -5,6 +5,7 @@ mod helpers;
 mod account_admin;
 mod accounts;
 mod admin_listener;
+mod aliases;
 mod captcha;
 mod cli;
 mod customers;
