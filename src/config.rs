@@ -9,6 +9,8 @@ use std::{
 };
 
 use anyhow::{Context, bail};
+
+use crate::error::ErrorFormat;
 use clap::{Args, builder::BoolishValueParser};
 use serde::Deserialize;
 
@@ -76,6 +78,7 @@ pub struct SettingsArgs {
     pub anonymous_rate_limit: Option<String>,
     pub trusted_proxies: Option<String>,
     pub cors_allowed_origins: Option<String>,
+    pub error_format: Option<String>,
     pub log_format: Option<String>,
     pub log: Option<String>,
 }
@@ -343,6 +346,10 @@ settings_group! {
         /// Browser origins allowed to call both services (CORS), comma-separated, or `*` [default: none]
         #[arg(long, env = "TESSERA_CORS_ALLOWED_ORIGINS", global = true)]
         pub cors_allowed_origins: Option<String>,
+        /// Error bodies as `tessera` ({code, detail, fields}) or `drf` (DRF's field dictionary,
+        /// simplejwt's 401s) [default: tessera]
+        #[arg(long, env = "TESSERA_ERROR_FORMAT", global = true)]
+        pub error_format: Option<String>,
     }
 }
 
@@ -403,6 +410,7 @@ struct FileSettings {
     anonymous_rate_limit: Option<String>,
     trusted_proxies: Option<String>,
     cors_allowed_origins: Option<String>,
+    error_format: Option<String>,
     log_format: Option<String>,
     log: Option<String>,
 }
@@ -462,6 +470,7 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// Empty: no CORS headers at all (same-origin and non-browser clients only).
     pub cors_allowed_origins: Vec<String>,
+    pub error_format: ErrorFormat,
     pub log: String,
 }
 
@@ -832,6 +841,11 @@ impl Settings {
                     }
                 })
                 .collect::<anyhow::Result<_>>()?,
+            error_format: match args.error_format.or(file.error_format).as_deref().map(str::trim) {
+                None | Some("tessera") => ErrorFormat::Tessera,
+                Some("drf") => ErrorFormat::Drf,
+                Some(other) => bail!("error_format: {other:?} is neither tessera nor drf"),
+            },
             log_format: match args
                 .log_format
                 .or(file.log_format)

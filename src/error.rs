@@ -26,8 +26,14 @@ pub enum ApiError {
     Malformed(String),
     #[error("Authentication credentials were not provided.")]
     NotAuthenticated,
+    /// A token sent in the body (refresh, verify, blacklist) that is not live.
     #[error("Token is invalid or expired")]
     TokenNotValid,
+    /// The bearer token of the request that is not live: the same answer as
+    /// [`ApiError::TokenNotValid`], except that simplejwt words it differently (see
+    /// [`ErrorFormat::Drf`]).
+    #[error("Token is invalid or expired")]
+    BearerNotValid,
     #[error("No active account found with the given credentials")]
     NoActiveAccount,
     #[error("{0}")]
@@ -52,6 +58,15 @@ pub enum ApiError {
     Unexpected(anyhow::Error),
 }
 
+/// The shape of error bodies: Tessera's `{code, detail, fields}` (the default, and what the
+/// OpenAPI documents describe), or DRF's and simplejwt's, for clients written against them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ErrorFormat {
+    #[default]
+    Tessera,
+    Drf,
+}
+
 /// What a 503 tells clients to wait: stores come back (or fail over) in seconds.
 const RETRY_UNAVAILABLE_AFTER_S: u64 = 2;
 
@@ -71,9 +86,10 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) | ApiError::Malformed(_) => StatusCode::BAD_REQUEST,
-            ApiError::NotAuthenticated | ApiError::TokenNotValid | ApiError::NoActiveAccount => {
-                StatusCode::UNAUTHORIZED
-            }
+            ApiError::NotAuthenticated
+            | ApiError::TokenNotValid
+            | ApiError::BearerNotValid
+            | ApiError::NoActiveAccount => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -91,7 +107,7 @@ impl ApiError {
             ApiError::Invalid(_) => "invalid",
             ApiError::Malformed(_) => "parse_error",
             ApiError::NotAuthenticated => "not_authenticated",
-            ApiError::TokenNotValid => "token_not_valid",
+            ApiError::TokenNotValid | ApiError::BearerNotValid => "token_not_valid",
             ApiError::NoActiveAccount => "no_active_account",
             ApiError::Forbidden(_) => "permission_denied",
             ApiError::NotFound => "not_found",
@@ -137,12 +153,17 @@ impl ApiError {
     /// Turns any error poem or poem-openapi raised (bad JSON, wrong content type, missing bearer,
     /// unknown route) into our JSON shape, keeping its status. Installed with `catch_all_error`.
     pub async fn from_poem(err: poem::Error) -> Response {
-        if err.is::<ApiError>() {
-            return err.into_response();
+        Self::respond(err, ErrorFormat::Tessera)
+    }
+
+    /// [`ApiError::from_poem`] in the body shape `format` asks for.
+    pub fn respond(err: poem::Error, format: ErrorFormat) -> Response {
+        if let Some(error) = err.downcast_ref::<ApiError>() {
+            return error.response(format);
         }
         if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
             let error = FieldError::new(param.name, parameter_message(&param.reason));
-            return ApiError::from(error).as_response();
+            return ApiError::from(error).response(format);
         }
         let api_error = match err.status() {
             StatusCode::BAD_REQUEST => ApiError::Malformed(err.to_string()),
@@ -154,7 +175,43 @@ impl ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(err.to_string()),
             _ => ApiError::Unexpected(anyhow::anyhow!("{err}")),
         };
-        api_error.as_response()
+        api_error.response(format)
+    }
+
+    /// This error's response, its body in `format`'s shape (status and headers are the same).
+    pub fn response(&self, format: ErrorFormat) -> Response {
+        let mut response = self.as_response();
+        if format == ErrorFormat::Drf {
+            let body = serde_json::to_vec(&self.drf_body()).unwrap_or_default();
+            response.set_body(body);
+        }
+        response
+    }
+
+    /// The body DRF and simplejwt send for this error: a 400's field messages at the top level,
+    /// simplejwt's own 401s, `{"detail": ...}` otherwise.
+    pub fn drf_body(&self) -> Value {
+        match self {
+            ApiError::Invalid(fields) => {
+                serde_json::to_value(fields.clone().into_map()).unwrap_or_default()
+            }
+            // simplejwt's `InvalidToken`, raised by its views with the token's own complaint.
+            ApiError::TokenNotValid => {
+                serde_json::json!({"detail": self.to_string(), "code": self.code()})
+            }
+            // simplejwt's `JWTAuthentication`: what each token class made of the header.
+            ApiError::BearerNotValid => serde_json::json!({
+                "detail": "Given token not valid for any token type",
+                "code": self.code(),
+                "messages": [{
+                    "token_class": "AccessToken",
+                    "token_type": "access",
+                    "message": self.to_string(),
+                }],
+            }),
+            ApiError::Unexpected(_) => serde_json::json!({"detail": "A server error occurred."}),
+            _ => serde_json::json!({"detail": self.to_string()}),
+        }
     }
 }
 
@@ -191,7 +248,7 @@ impl ResponseError for ApiError {
                     HeaderValue::from_static(r#"Bearer realm="api""#),
                 );
             }
-            ApiError::TokenNotValid | ApiError::NoActiveAccount => {
+            ApiError::TokenNotValid | ApiError::BearerNotValid | ApiError::NoActiveAccount => {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static(r#"Bearer realm="api", error="invalid_token""#),
@@ -498,6 +555,88 @@ impl From<crate::users::ChangeError> for ApiError {
             crate::users::ChangeError::Refused(fields) => ApiError::Invalid(fields),
             crate::users::ChangeError::SessionsNotEnded(cause) => ApiError::from(cause),
             crate::users::ChangeError::Unexpected(cause) => ApiError::from(cause),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of each error; the match fails to compile when a variant is added and not listed.
+    fn every_error() -> Vec<ApiError> {
+        let all = vec![
+            ApiError::Invalid(FieldError::required("username").into()),
+            ApiError::Malformed("JSON parse error: EOF".into()),
+            ApiError::NotAuthenticated,
+            ApiError::TokenNotValid,
+            ApiError::BearerNotValid,
+            ApiError::NoActiveAccount,
+            ApiError::forbidden(),
+            ApiError::NotFound,
+            ApiError::MethodNotAllowed,
+            ApiError::PayloadTooLarge,
+            ApiError::BodyTimeout,
+            ApiError::UnsupportedMediaType("text/plain".into()),
+            ApiError::RateLimited { retry_after_s: 3 },
+            ApiError::Unavailable("The database is unavailable; try again shortly."),
+            ApiError::Busy,
+            ApiError::Unexpected(anyhow::anyhow!("a bug, with a secret in it")),
+        ];
+        for error in &all {
+            match error {
+                ApiError::Invalid(_)
+                | ApiError::Malformed(_)
+                | ApiError::NotAuthenticated
+                | ApiError::TokenNotValid
+                | ApiError::BearerNotValid
+                | ApiError::NoActiveAccount
+                | ApiError::Forbidden(_)
+                | ApiError::NotFound
+                | ApiError::MethodNotAllowed
+                | ApiError::PayloadTooLarge
+                | ApiError::BodyTimeout
+                | ApiError::UnsupportedMediaType(_)
+                | ApiError::RateLimited { .. }
+                | ApiError::Unavailable(_)
+                | ApiError::Busy
+                | ApiError::Unexpected(_) => {}
+            }
+        }
+        all
+    }
+
+    /// DRF's shapes: a 400's fields at the top level, simplejwt's `code` (and `messages`) on
+    /// its own 401s, `{"detail"}` for the rest, and nothing internal on a 500.
+    #[test]
+    fn every_error_has_a_drf_body() {
+        for error in every_error() {
+            let body = error.drf_body();
+            let keys: Vec<&str> = body
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let expected: &[&str] = match error {
+                ApiError::Invalid(_) => &["username"],
+                ApiError::TokenNotValid => &["detail", "code"],
+                ApiError::BearerNotValid => &["detail", "code", "messages"],
+                _ => &["detail"],
+            };
+            assert_eq!(keys, expected, "{error:?}");
+            assert!(!body.to_string().contains("secret"), "{body}");
+        }
+    }
+
+    /// Both formats keep the status and headers; only the body differs.
+    #[test]
+    fn the_format_changes_the_body_only() {
+        for error in every_error() {
+            let ours = error.response(ErrorFormat::Tessera);
+            let drf = error.response(ErrorFormat::Drf);
+            assert_eq!(ours.status(), drf.status(), "{error:?}");
+            assert_eq!(ours.headers(), drf.headers(), "{error:?}");
         }
     }
 }

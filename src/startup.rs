@@ -20,7 +20,7 @@ use crate::{
     config::Settings,
     customers::{CustomersApi, CustomersState},
     db,
-    error::ApiError,
+    error::{ApiError, ErrorFormat},
     http::{
         BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, RouteAliases,
         SingleAuthorization, TrailingSlash,
@@ -95,6 +95,7 @@ pub struct AuthApp {
     connections: ConnectionLimits,
     key_reload_interval: Duration,
     cors: Vec<String>,
+    error_format: ErrorFormat,
 }
 
 impl AuthApp {
@@ -179,6 +180,7 @@ impl AuthApp {
             connections: settings.connections,
             key_reload_interval: settings.key_reload_interval,
             cors: settings.cors_allowed_origins.clone(),
+            error_format: settings.error_format,
         })
     }
 
@@ -227,6 +229,7 @@ impl AuthApp {
             metrics,
             cors: self.cors,
             aliases: self.aliases,
+            error_format: self.error_format,
         };
         let served = serve_with_admin(
             "token service",
@@ -277,6 +280,7 @@ pub struct CustomersApp {
     max_body_bytes: usize,
     connections: ConnectionLimits,
     cors: Vec<String>,
+    error_format: ErrorFormat,
 }
 
 impl CustomersApp {
@@ -314,6 +318,7 @@ impl CustomersApp {
             max_body_bytes: settings.max_body_bytes,
             connections: settings.connections,
             cors: settings.cors_allowed_origins.clone(),
+            error_format: settings.error_format,
         })
     }
 
@@ -371,6 +376,7 @@ impl CustomersApp {
             metrics,
             cors: self.cors,
             aliases: self.aliases,
+            error_format: self.error_format,
         };
         let served = serve_with_admin(
             "customer service",
@@ -539,6 +545,7 @@ struct Layers {
     metrics: Arc<Metrics>,
     cors: Vec<String>,
     aliases: RouteAliases,
+    error_format: ErrorFormat,
 }
 
 /// CORS for browser clients (the seeds' React and Next.js front ends): bearer tokens travel
@@ -580,7 +587,7 @@ async fn serve(
         .with(TrailingSlash)
         .with(SingleAuthorization)
         .with_if(!layers.cors.is_empty(), cors(&layers.cors))
-        .catch_all_error(ApiError::from_poem)
+        .catch_all_error(move |err| async move { ApiError::respond(err, layers.error_format) })
         .with(RequestLog {
             metrics: layers.metrics,
         })

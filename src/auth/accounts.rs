@@ -284,7 +284,7 @@ impl AuthState {
                 match self.load_live_caller(&claims).await {
                     Ok(caller) => caller.role == Role::Admin,
                     // No longer an admin's live session: refused like no token at all.
-                    Err(ApiError::TokenNotValid) => false,
+                    Err(ApiError::BearerNotValid) => false,
                     // A store or database that is down is a 503, not a refusal.
                     Err(unavailable) => return Err(unavailable),
                 }
@@ -302,10 +302,10 @@ impl AuthState {
         &self,
         claims: &crate::token::AccessClaims,
     ) -> Result<user::Model, ApiError> {
-        let user_id = claims.user_id.ok_or(ApiError::TokenNotValid)?;
+        let user_id = claims.user_id.ok_or(ApiError::BearerNotValid)?;
         users::find_active(&self.db, user_id)
             .await?
-            .ok_or(ApiError::TokenNotValid)
+            .ok_or(ApiError::BearerNotValid)
     }
 
     /// The caller's active account, if the token's session has not ended: what manages
@@ -318,7 +318,7 @@ impl AuthState {
         if let Some(session) = crate::refresh::SessionRef::of_access(claims) {
             let now = chrono::Utc::now().timestamp();
             if !self.refresh_store.session_exists(session, now).await? {
-                return Err(ApiError::TokenNotValid);
+                return Err(ApiError::BearerNotValid);
             }
         }
         self.load_caller(claims).await

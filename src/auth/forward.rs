@@ -43,13 +43,13 @@ impl AuthState {
         let now = chrono::Utc::now().timestamp();
         match self.refresh_store.session_exists(session, now).await {
             Ok(true) => Ok(()),
-            Ok(false) => Err(ApiError::TokenNotValid),
+            Ok(false) => Err(ApiError::BearerNotValid),
             // A gateway knows 200, 401 and 403 (nginx makes anything else a 500). With the
             // store down no session can be shown live: refused, as the operator who asked
             // for this check chose. The outage is logged (once) on the way.
             Err(unavailable) => {
                 let _logged = ApiError::from(unavailable);
-                Err(ApiError::TokenNotValid)
+                Err(ApiError::BearerNotValid)
             }
         }
     }
@@ -131,7 +131,7 @@ pub async fn forward_ext_authz(req: &Request, state: Data<&Arc<AuthState>>) -> R
             Ok(()) => state.check_forward_session(&claims).await.map(|()| claims),
             Err(refused) => Err(refused),
         },
-        None => Err(ApiError::TokenNotValid),
+        None => Err(ApiError::BearerNotValid),
     };
     match verdict {
         Ok(claims) => {

@@ -137,7 +137,7 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClai
     state
         .verifier
         .verify_access(&bearer.token)
-        .map_err(|_| ApiError::TokenNotValid.into())
+        .map_err(|_| ApiError::BearerNotValid.into())
 }
 
 #[cfg(test)]

@@ -54,7 +54,7 @@ async fn verify_bearer(req: &Request, bearer: Bearer) -> poem::Result<AccessClai
         .ok_or_else(|| ApiError::Unexpected(anyhow::anyhow!("CustomersState is not installed")))?;
     state.verifier.verify(&bearer.token).await.map_err(|err| {
         match err {
-            VerifyError::Rejected(_) => ApiError::TokenNotValid,
+            VerifyError::Rejected(_) => ApiError::BearerNotValid,
             VerifyError::NoKeys => ApiError::Unavailable(
                 "The token issuer's keys are not available yet; try again shortly.",
             ),

@@ -74,7 +74,7 @@ impl<E: Endpoint> Endpoint for SingleAuthorizationEndpoint<E> {
         {
             // A gateway's forward-auth check knows 200, 401 and 403 only (DESIGN.md).
             let error = if req.uri().path().starts_with(crate::auth::FORWARD_AUTH_PATH) {
-                ApiError::TokenNotValid
+                ApiError::BearerNotValid
             } else {
                 ApiError::Malformed("Send at most one Authorization header.".into())
             };

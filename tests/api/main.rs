@@ -11,6 +11,7 @@ mod cli;
 mod customers;
 mod database_outage;
 mod django_import;
+mod drf_errors;
 mod field_errors;
 mod forgery;
 mod forward_auth;
