@@ -127,6 +127,11 @@ pub struct Registered {
     /// the account exists, and `/auth/token/` gives its tokens once the store is back).
     #[oai(skip_serializing_if_is_none)]
     pub tokens: Option<TokenPair>,
+    /// The same pair under the name simplejwt apps give it in their registration views
+    /// (`data['token'] = {'refresh': ..., 'access': ...}`, seed 002), so their clients read
+    /// it unchanged.
+    #[oai(skip_serializing_if_is_none, deprecated)]
+    pub token: Option<TokenPair>,
 }
 
 #[derive(ApiResponse)]
@@ -383,6 +388,7 @@ impl AccountsApi {
         };
         Ok(RegisterResponse::Created(Json(Registered {
             user: created.into(),
+            token: tokens.clone(),
             tokens,
         })))
     }
@@ -484,6 +490,7 @@ impl Example for Registered {
         Self {
             user: UserProfile::example(),
             tokens: Some(TokenPair::example()),
+            token: Some(TokenPair::example()),
         }
     }
 }

@@ -41,7 +41,7 @@ impl DocumentedInput for ObtainInput {
 }
 
 /// An access token and the refresh token that renews it.
-#[derive(Debug, Object)]
+#[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct TokenPair {
     /// RS256 JWT, `typ: at+jwt`; send as `Authorization: Bearer <access>`.
