@@ -21,13 +21,13 @@ COPY --from=build /usr/local/bin/tessera /usr/local/bin/tessera
 USER 10001
 WORKDIR /var/lib/tessera
 # Metrics and probes on admin ports (7003 token service, 7004 customer service), for the
-# operator's network only: publish 7001 and 7002, never these.
+# operator's network only: not EXPOSEd, so `docker run -P` does not publish them.
 ENV TESSERA_DATA_DIR=/var/lib/tessera \
     TESSERA_AUTH_LISTEN=0.0.0.0:7001 \
     TESSERA_CUSTOMERS_LISTEN=0.0.0.0:7002 \
     TESSERA_ADMIN_LISTEN=0.0.0.0:7003 \
     TESSERA_CUSTOMERS_ADMIN_LISTEN=0.0.0.0:7004
-EXPOSE 7001 7002 7003 7004
+EXPOSE 7001 7002
 HEALTHCHECK --interval=10s --timeout=4s --start-period=20s --retries=3 \
   CMD ["tessera", "healthcheck", "http://127.0.0.1:7003/healthz"]
 ENTRYPOINT ["tessera"]

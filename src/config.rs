@@ -534,7 +534,12 @@ impl Settings {
             "customers_admin_listen",
             args.customers_admin_listen.or(file.customers_admin_listen),
         )?;
-        let mut aliases = match args.alias_preset.or(file.alias_preset).as_deref() {
+        let mut aliases = match args
+            .alias_preset
+            .or(file.alias_preset)
+            .as_deref()
+            .map(str::trim)
+        {
             None => Vec::new(),
             Some("simplejwt") => crate::http::SIMPLEJWT_PRESET
                 .map(|(alias, operation)| (alias.to_owned(), operation.to_owned()))
@@ -544,6 +549,9 @@ impl Settings {
             }
         };
         aliases.extend(route_aliases("aliases", args.aliases, file.aliases)?);
+        if aliases.len() > MAX_ALIASES {
+            bail!("aliases: at most {MAX_ALIASES}, the preset's included");
+        }
         let customers_aliases = route_aliases(
             "customers_aliases",
             args.customers_aliases,
@@ -1045,14 +1053,15 @@ fn route_aliases(
     Ok(pairs)
 }
 
-/// An optional listen address.
+/// An optional listen address; empty is none (to turn off what an image's environment set).
 fn listen_address(name: &str, raw: Option<String>) -> anyhow::Result<Option<SocketAddr>> {
-    raw.map(|raw| {
-        raw.parse().map_err(|_| {
-            anyhow::anyhow!("{name}: {raw:?} is not an address such as 127.0.0.1:7003")
+    raw.filter(|raw| !raw.trim().is_empty())
+        .map(|raw| {
+            raw.parse().map_err(|_| {
+                anyhow::anyhow!("{name}: {raw:?} is not an address such as 127.0.0.1:7003")
+            })
         })
-    })
-    .transpose()
+        .transpose()
 }
 
 /// Where the bad value of setting `name` came from: a flag typed on the command line; its

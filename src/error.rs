@@ -46,7 +46,8 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("The request body did not arrive in time.")]
     BodyTimeout,
-    #[error("{0}")]
+    /// The request's content type, cut to [`MAX_QUOTED_CONTENT_TYPE`] characters.
+    #[error("Unsupported media type \"{0}\" in request.")]
     UnsupportedMediaType(String),
     #[error("Request was throttled. Expected available in {retry_after_s} seconds.")]
     RateLimited { retry_after_s: u64 },
@@ -66,6 +67,9 @@ pub enum ErrorFormat {
     Tessera,
     Drf,
 }
+
+/// How much of a refused content type an error quotes back.
+const MAX_QUOTED_CONTENT_TYPE: usize = 100;
 
 /// What a 503 tells clients to wait: stores come back (or fail over) in seconds.
 const RETRY_UNAVAILABLE_AFTER_S: u64 = 2;
@@ -172,7 +176,15 @@ impl ApiError {
             StatusCode::NOT_FOUND => ApiError::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::UnsupportedMediaType(err.to_string()),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                let content_type = match err.downcast_ref::<ContentTypeError>() {
+                    Some(ContentTypeError::NotSupported { content_type }) => content_type.as_str(),
+                    _ => "",
+                };
+                ApiError::UnsupportedMediaType(
+                    content_type.chars().take(MAX_QUOTED_CONTENT_TYPE).collect(),
+                )
+            }
             _ => ApiError::Unexpected(anyhow::anyhow!("{err}")),
         };
         api_error.response(format)
@@ -210,6 +222,10 @@ impl ApiError {
                 }],
             }),
             ApiError::Unexpected(_) => serde_json::json!({"detail": "A server error occurred."}),
+            // DRF's `Throttled` counts in the singular too.
+            ApiError::RateLimited { retry_after_s: 1 } => serde_json::json!({
+                "detail": "Request was throttled. Expected available in 1 second."
+            }),
             _ => serde_json::json!({"detail": self.to_string()}),
         }
     }
@@ -386,12 +402,7 @@ fn usual_error(status: u16) -> Option<ApiError> {
         404 => ApiError::NotFound,
         408 => ApiError::BodyTimeout,
         413 => ApiError::PayloadTooLarge,
-        415 => ApiError::UnsupportedMediaType(
-            ContentTypeError::NotSupported {
-                content_type: "text/plain".into(),
-            }
-            .to_string(),
-        ),
+        415 => ApiError::UnsupportedMediaType("text/plain".into()),
         429 => ApiError::RateLimited { retry_after_s: 42 },
         503 => ApiError::Unavailable("The database is unavailable; try again shortly."),
         _ => return None,
@@ -422,7 +433,7 @@ fn example_invalid_input(operation: &Value, schemas: &Value) -> ErrorBody {
         ),
         (None, None) => {
             let not_json = serde_json::from_slice::<Value>(b"{").unwrap_err();
-            return ApiError::Malformed(format!("JSON parse error: {not_json}")).body();
+            return ApiError::Malformed(format!("JSON parse error - {not_json}")).body();
         }
     };
     let mut body = ApiError::Invalid(FieldErrors::default()).body();
@@ -567,7 +578,7 @@ mod tests {
     fn every_error() -> Vec<ApiError> {
         let all = vec![
             ApiError::Invalid(FieldError::required("username").into()),
-            ApiError::Malformed("JSON parse error: EOF".into()),
+            ApiError::Malformed("JSON parse error - EOF".into()),
             ApiError::NotAuthenticated,
             ApiError::TokenNotValid,
             ApiError::BearerNotValid,

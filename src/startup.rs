@@ -36,6 +36,9 @@ use crate::{
 /// path below it (the metrics label is this template too).
 const EXT_AUTHZ_ROUTE: &str = "/auth/forward/*";
 
+/// What both services serve beside their OpenAPI operations.
+const UNDOCUMENTED_ROUTES: &[&str] = &["/openapi.json", "/docs", "/metrics"];
+
 /// How long in-flight requests may take to finish once shutdown begins.
 const DRAIN_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -102,7 +105,11 @@ impl AuthApp {
     /// Opens the database (migrating it), loads or makes the signing key, and binds the port.
     /// `may_generate_secret` lets the quick start create its key secret file.
     pub async fn build(settings: &Settings, may_generate_secret: bool) -> anyhow::Result<Self> {
-        let aliases = RouteAliases::resolve(&settings.aliases, &document_json(&auth_openapi()))?;
+        let aliases = RouteAliases::resolve(
+            &settings.aliases,
+            &document_json(&auth_openapi()),
+            &[UNDOCUMENTED_ROUTES, &[EXT_AUTHZ_ROUTE]].concat(),
+        )?;
         let key_secret = settings.key_secret(may_generate_secret)?;
         let db = db::connect(&settings.database_url).await?;
         db::migrate(&db).await?;
@@ -288,6 +295,7 @@ impl CustomersApp {
         let aliases = RouteAliases::resolve(
             &settings.customers_aliases,
             &document_json(&customers_openapi()),
+            UNDOCUMENTED_ROUTES,
         )?;
         let db = db::connect(&settings.customers_database_url).await?;
         db::migrate_customers(&db).await?;
@@ -409,7 +417,7 @@ impl AdminListener {
 }
 
 /// Scrapers and probes, not clients: a few connections are plenty.
-const ADMIN_MAX_CONNECTIONS: usize = 64;
+pub const ADMIN_MAX_CONNECTIONS: usize = 64;
 
 /// Serves the API and, if there is one, the admin listener with `metrics` and the probes;
 /// one shutdown stops both.
@@ -424,10 +432,12 @@ async fn serve_with_admin(
         return serve(listener, routes, layers, shutdown).await;
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let relay = tokio::spawn(async move {
+    // Passes the one shutdown on to both servers; lives exactly as long as this future.
+    let relay = async move {
         shutdown.await;
         let _ = stop.send(true);
-    });
+        std::future::pending::<std::convert::Infallible>().await
+    };
     let wait = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|stop| *stop).await;
     };
@@ -441,18 +451,22 @@ async fn serve_with_admin(
         ..layers.connections
     };
     // Either failing ends both: a service without its probes would be restarted anyway.
-    let served = tokio::try_join!(
-        serve(listener, routes, layers, wait(stopped.clone())),
-        crate::http::serve(
-            admin.listener,
-            admin_routes,
-            limits,
-            wait(stopped),
-            DRAIN_DEADLINE
-        ),
-    );
-    relay.abort();
-    served.map(|_| ())
+    let servers = async {
+        tokio::try_join!(
+            serve(listener, routes, layers, wait(stopped.clone())),
+            crate::http::serve(
+                admin.listener,
+                admin_routes,
+                limits,
+                wait(stopped),
+                DRAIN_DEADLINE
+            ),
+        )
+    };
+    tokio::select! {
+        served = servers => served.map(|_| ()),
+        never = relay => match never {},
+    }
 }
 
 async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> {
@@ -472,7 +486,7 @@ fn metrics_for(spec: &str, undocumented_routes: &[&str]) -> Metrics {
         .as_object()
         .map(|paths| paths.keys().cloned().collect())
         .unwrap_or_default();
-    templates.extend(["/openapi.json", "/docs", "/metrics"].map(String::from));
+    templates.extend(UNDOCUMENTED_ROUTES.iter().map(|route| route.to_string()));
     templates.extend(undocumented_routes.iter().map(|route| route.to_string()));
     Metrics::new(templates.iter().map(String::as_str))
 }

@@ -88,11 +88,19 @@ async fn serve_customers(settings: &Settings) -> anyhow::Result<()> {
 }
 
 /// `settings` with `max_connections` lowered, if need be, so that `services` servers at their
-/// cap do not run the process out of file descriptors.
+/// cap, and admin listeners at theirs, do not run the process out of file descriptors.
 fn fitted_to_open_files(settings: &Settings, services: u64) -> Settings {
     let mut settings = settings.clone();
-    settings.connections.max_connections =
-        fit_connections_to_open_file_limit(settings.connections.max_connections, services);
+    let admin_listeners = [settings.admin_listen, settings.customers_admin_listen]
+        .iter()
+        .flatten()
+        .count() as u64;
+    let admin_fds = admin_listeners * (crate::startup::ADMIN_MAX_CONNECTIONS as u64 + 1);
+    settings.connections.max_connections = fit_connections_to_open_file_limit(
+        settings.connections.max_connections,
+        services,
+        admin_fds,
+    );
     settings
 }
 

@@ -167,7 +167,7 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
                     Value::Object(Map::new())
                 } else {
                     serde_json::from_slice(&bytes)
-                        .map_err(|err| ApiError::Malformed(format!("JSON parse error: {err}")))?
+                        .map_err(|err| ApiError::Malformed(format!("JSON parse error - {err}")))?
                 }
             }
             "application/x-www-form-urlencoded" => {

@@ -76,8 +76,13 @@ Content-Type: application/json\r\nContent-Length: 86\r\nConnection: close\r\n\r\
 
 /// Raises the open-file limit to its hard maximum (as Go's runtime does), and says how many
 /// connections each of `services` can hold with what remains, at most `wanted`.
-pub fn fit_connections_to_open_file_limit(wanted: usize, services: u64) -> usize {
-    let available = raise_open_file_limit().saturating_sub(RESERVED_FDS) / services.max(1);
+pub fn fit_connections_to_open_file_limit(
+    wanted: usize,
+    services: u64,
+    also_reserved: u64,
+) -> usize {
+    let available =
+        raise_open_file_limit().saturating_sub(RESERVED_FDS + also_reserved) / services.max(1);
     let fitted = wanted
         .min(usize::try_from(available).unwrap_or(usize::MAX))
         .max(1);

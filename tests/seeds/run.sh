@@ -35,7 +35,7 @@ trap cleanup EXIT
 # The README's block, one settings file per "# Seed NNN" comment.
 awk -v dir="$WORK" '
   /^```toml$/ { fence = 1; next }
-  fence && /^```$/ { fence = 0; next }
+  fence && /^```$/ { fence = 0; file = ""; next }
   fence && /^# Seed [0-9][0-9][0-9]/ { file = dir "/seed" $3 ".toml" }
   fence && file { print > file }
 ' README.md
@@ -44,31 +44,47 @@ for seed in "${SEEDS[@]}"; do
   [ -s "$WORK/seed$seed.toml" ] || { echo "README.md: no settings block for seed $seed" >&2; exit 1; }
 done
 
-FAILED=()
-for seed in "${SEEDS[@]}"; do
-  echo "==== seed $seed"
-  read -r AUTH_PORT CUSTOMERS_PORT < <(python3 -c '
+ready() {
+  curl -fsS -o /dev/null "http://$TESSERA_AUTH_LISTEN/readyz" 2>/dev/null &&
+    curl -fsS -o /dev/null "http://$TESSERA_CUSTOMERS_LISTEN/readyz" 2>/dev/null
+}
+# Starts `tessera serve` on two free ports; another process may take a port between our
+# picking it and the server binding it, so a server that exits early is tried again.
+start_server() {
+  local attempt
+  for attempt in 1 2 3; do
+    read -r AUTH_PORT CUSTOMERS_PORT < <(python3 -c '
 import socket
 socks = [socket.socket() for _ in range(2)]
 for s in socks: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))')
+    export TESSERA_AUTH_LISTEN=127.0.0.1:$AUTH_PORT
+    export TESSERA_CUSTOMERS_LISTEN=127.0.0.1:$CUSTOMERS_PORT
+    "$BIN" serve >"$WORK/serve.log" 2>&1 &
+    SERVER_PID=$!
+    for _ in $(seq 60); do
+      ready && return 0
+      kill -0 "$SERVER_PID" 2>/dev/null || break
+      sleep 0.5
+    done
+    stop_server
+    echo "tessera serve did not get ready (attempt $attempt):" >&2
+    tail -n 5 "$WORK/serve.log" >&2
+  done
+  return 1
+}
+
+FAILED=()
+for seed in "${SEEDS[@]}"; do
+  echo "==== seed $seed"
   export TESSERA_CONFIG=$WORK/seed$seed.toml
   export TESSERA_DATA_DIR=$WORK/data$seed
-  export TESSERA_AUTH_LISTEN=127.0.0.1:$AUTH_PORT
-  export TESSERA_CUSTOMERS_LISTEN=127.0.0.1:$CUSTOMERS_PORT
   # The accounts a seed's README has its operator make (createsuperuser).
   ADMIN_PASSWORD='Seed-admin-Passw0rd!'
   echo "$ADMIN_PASSWORD" |
     "$BIN" users create --username admin --email admin@example.com --gst-no gst12345 \
       --role admin --password-stdin >"$WORK/create.log" 2>&1 || { cat "$WORK/create.log"; exit 1; }
-  "$BIN" serve >"$WORK/serve.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 60); do
-    curl -fsS -o /dev/null "http://$TESSERA_AUTH_LISTEN/readyz" 2>/dev/null &&
-      curl -fsS -o /dev/null "http://$TESSERA_CUSTOMERS_LISTEN/readyz" 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "tessera serve exited before it was ready" >&2; exit 1; }
-    sleep 0.5
-  done
+  start_server || exit 1
   if python3 tests/seeds/clients.py "$seed" "http://$TESSERA_AUTH_LISTEN" \
       "http://$TESSERA_CUSTOMERS_LISTEN" admin "$ADMIN_PASSWORD"; then
     echo "==== seed $seed: ok"
