@@ -14,8 +14,8 @@ use tokio::{net::TcpListener, sync::Semaphore};
 use crate::{
     auth::{
         AccountAdminApi, AccountsApi, AuthState, CaptchaVerifier, ForwardAuthApi, IntrospectionApi,
-        PasswordChangeApi, PasswordHasher, RateLimits, SessionsApi, TokensApi, WellKnownApi,
-        forward_ext_authz,
+        OAuthApi, PasswordChangeApi, PasswordHasher, RateLimits, SessionsApi, TokensApi,
+        WellKnownApi, forward_ext_authz,
     },
     config::Settings,
     customers::{CustomersApi, CustomersState},
@@ -47,6 +47,7 @@ pub type AuthApis = (
     AccountsApi,
     AccountAdminApi,
     TokensApi,
+    OAuthApi,
     SessionsApi,
     PasswordChangeApi,
     IntrospectionApi,
@@ -61,6 +62,7 @@ pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
             AccountsApi,
             AccountAdminApi,
             TokensApi,
+            OAuthApi,
             SessionsApi,
             PasswordChangeApi,
             IntrospectionApi,

@@ -206,68 +206,8 @@ impl TokensApi {
         body: AnyBody<RefreshInput>,
     ) -> Result<RefreshResponse, Failure<{ BODY | UNAUTHORIZED }>> {
         let presented = body.0.token()?;
-        let claims = state
-            .verifier
-            .verify_refresh(&presented)
-            .map_err(|_| ApiError::TokenNotValid)?;
-        let subject = state.current_subject(&claims).await?;
-        let now = chrono::Utc::now().timestamp();
-        if !state.rotate_refresh_tokens {
-            if !state
-                .refresh_store
-                .is_live(SessionRef::from(&claims), &claims.jti, now)
-                .await?
-            {
-                return Err(ApiError::TokenNotValid.into());
-            }
-            let access = state.issuer.issue_access(&subject, &claims.fam);
-            bump(&state.metrics.tokens.refreshed);
-            return Ok(RefreshResponse::Ok(Json(Refreshed {
-                access,
-                refresh: None,
-            })));
-        }
-        let auth_time = claims.auth_time.unwrap_or(claims.iat);
-        let Some(next) = state
-            .issuer
-            .issue_pair_in_family(&subject, &claims.fam, auth_time)
-        else {
-            // The session has reached `session_max_lifetime`: its owner logs in again.
-            state
-                .refresh_store
-                .revoke(SessionRef::from(&claims))
-                .await?;
-            return Err(ApiError::TokenNotValid.into());
-        };
-        let rotation = state
-            .refresh_store
-            .rotate(
-                &claims.jti,
-                LiveToken::from(&next.refresh_claims),
-                now,
-                state.refresh_reuse_grace_s,
-            )
-            .await?;
-        let next = match rotation {
-            Rotation::Rotated => next,
-            // The answer to an earlier presentation of this token was lost: the same successor.
-            Rotation::Retried(successor) => {
-                state
-                    .issuer
-                    .reissue_pair(&subject, &claims.fam, auth_time, successor)
-            }
-            Rotation::Reused => {
-                bump(&state.metrics.tokens.reuse_detected);
-                tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
-                return Err(ApiError::TokenNotValid.into());
-            }
-            Rotation::Unknown => return Err(ApiError::TokenNotValid.into()),
-        };
-        bump(&state.metrics.tokens.refreshed);
-        Ok(RefreshResponse::Ok(Json(Refreshed {
-            access: next.access,
-            refresh: Some(next.refresh),
-        })))
+        let (refreshed, _) = state.refresh_session(&presented).await?;
+        Ok(RefreshResponse::Ok(Json(refreshed)))
     }
 
     /// Verify a token
@@ -399,6 +339,78 @@ impl AuthState {
             &account.username,
             account.role,
         ))
+    }
+}
+
+impl AuthState {
+    /// A refresh of the session `presented` belongs to: with rotation, a new pair and the
+    /// presented token spent (a spent one presented again revokes its family, RFC 9700), else a
+    /// new access token; and the role the access token was minted for. simplejwt's refresh and
+    /// the OAuth `refresh_token` grant both answer with this.
+    pub(super) async fn refresh_session(
+        &self,
+        presented: &str,
+    ) -> Result<(Refreshed, Role), ApiError> {
+        let claims = self
+            .verifier
+            .verify_refresh(presented)
+            .map_err(|_| ApiError::TokenNotValid)?;
+        let subject = self.current_subject(&claims).await?;
+        let now = chrono::Utc::now().timestamp();
+        if !self.rotate_refresh_tokens {
+            if !self
+                .refresh_store
+                .is_live(SessionRef::from(&claims), &claims.jti, now)
+                .await?
+            {
+                return Err(ApiError::TokenNotValid);
+            }
+            let access = self.issuer.issue_access(&subject, &claims.fam);
+            bump(&self.metrics.tokens.refreshed);
+            let refreshed = Refreshed {
+                access,
+                refresh: None,
+            };
+            return Ok((refreshed, subject.role));
+        }
+        let auth_time = claims.auth_time.unwrap_or(claims.iat);
+        let Some(next) = self
+            .issuer
+            .issue_pair_in_family(&subject, &claims.fam, auth_time)
+        else {
+            // The session has reached `session_max_lifetime`: its owner logs in again.
+            self.refresh_store.revoke(SessionRef::from(&claims)).await?;
+            return Err(ApiError::TokenNotValid);
+        };
+        let rotation = self
+            .refresh_store
+            .rotate(
+                &claims.jti,
+                LiveToken::from(&next.refresh_claims),
+                now,
+                self.refresh_reuse_grace_s,
+            )
+            .await?;
+        let next = match rotation {
+            Rotation::Rotated => next,
+            // The answer to an earlier presentation of this token was lost: the same successor.
+            Rotation::Retried(successor) => {
+                self.issuer
+                    .reissue_pair(&subject, &claims.fam, auth_time, successor)
+            }
+            Rotation::Reused => {
+                bump(&self.metrics.tokens.reuse_detected);
+                tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
+                return Err(ApiError::TokenNotValid);
+            }
+            Rotation::Unknown => return Err(ApiError::TokenNotValid),
+        };
+        bump(&self.metrics.tokens.refreshed);
+        let refreshed = Refreshed {
+            access: next.access,
+            refresh: Some(next.refresh),
+        };
+        Ok((refreshed, subject.role))
     }
 }
 

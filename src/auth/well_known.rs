@@ -15,16 +15,25 @@ pub enum JwksResponse {
     Ok(Json<Jwks>, #[oai(header = "Cache-Control")] String),
 }
 
-/// Where the issuer's keys and endpoints are. `issuer` and `jwks_uri` keep their OpenID
-/// Connect Discovery meaning (what PyJWT, jose and gateways read); Tessera is not an OpenID
-/// provider, so it claims none of the fields about ID tokens or authorization flows.
+/// Where the issuer's keys and endpoints are: RFC 8414 authorization server metadata, served
+/// also as the OpenID Connect Discovery document, whose names it shares. `issuer` and
+/// `jwks_uri` are what PyJWT, jose and gateways read. Tessera is not an OpenID provider: it
+/// claims none of the fields about ID tokens or authorization flows (no authorization endpoint,
+/// so `response_types_supported` is empty).
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
-    /// simplejwt's obtain-pair endpoint (username and password, not an OAuth grant).
+    /// The OAuth 2.0 token endpoint (RFC 6749 §3.2). simplejwt's username-and-password
+    /// endpoint, `/auth/token/`, is no OAuth grant and is not listed.
     pub token_endpoint: String,
+    /// Always `["refresh_token"]`.
+    pub grant_types_supported: Vec<String>,
+    /// Always `["none"]`: public clients; no client is registered.
+    pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// Always empty: there is no authorization endpoint.
+    pub response_types_supported: Vec<String>,
     /// Always `["RS256"]`.
     pub access_token_signing_alg_values_supported: Vec<String>,
     /// The `aud` every access token carries (Tessera's addition: no standard field says it,
@@ -43,7 +52,10 @@ impl Discovery {
         Discovery {
             issuer: base.to_owned(),
             jwks_uri: format!("{base}/.well-known/jwks.json"),
-            token_endpoint: format!("{base}/auth/token/"),
+            token_endpoint: format!("{base}/auth/oauth/token/"),
+            grant_types_supported: vec!["refresh_token".into()],
+            token_endpoint_auth_methods_supported: vec!["none".into()],
+            response_types_supported: Vec::new(),
             access_token_signing_alg_values_supported: vec!["RS256".into()],
             audience: audience.to_owned(),
             introspection_endpoint: format!("{base}/auth/token/introspect/"),
@@ -92,9 +104,26 @@ impl WellKnownApi {
         operation_id = "get_openid_configuration"
     )]
     async fn openid_configuration(&self, state: Data<&Arc<AuthState>>) -> DiscoveryResponse {
-        DiscoveryResponse::Ok(Json(Discovery::new(
-            &state.public_url,
-            state.issuer.audience(),
-        )))
+        discovery(&state)
     }
+
+    /// Authorization server metadata
+    ///
+    /// RFC 8414: the issuer, its keys, and its token, introspection and revocation endpoints,
+    /// for OAuth libraries that discover them. The same document as the OpenID configuration.
+    #[oai(
+        path = "/.well-known/oauth-authorization-server",
+        method = "get",
+        operation_id = "get_oauth_authorization_server"
+    )]
+    async fn metadata(&self, state: Data<&Arc<AuthState>>) -> DiscoveryResponse {
+        discovery(&state)
+    }
+}
+
+fn discovery(state: &AuthState) -> DiscoveryResponse {
+    DiscoveryResponse::Ok(Json(Discovery::new(
+        &state.public_url,
+        state.issuer.audience(),
+    )))
 }

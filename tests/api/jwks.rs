@@ -75,7 +75,13 @@ async fn a_consumer_verifies_access_tokens_from_the_jwks_alone(backend: Backend)
     assert_eq!(discovery["issuer"], app.address);
     assert_eq!(
         discovery["token_endpoint"],
-        format!("{}/auth/token/", app.address)
+        format!("{}/auth/oauth/token/", app.address)
+    );
+    assert_eq!(
+        app.get_json("/.well-known/oauth-authorization-server")
+            .await,
+        discovery,
+        "RFC 8414's document and the OpenID one are the same"
     );
 }
 

@@ -19,6 +19,7 @@ mod http_edges;
 mod introspection;
 mod jwks;
 mod metrics;
+mod oauth;
 mod openapi_drift;
 mod operations;
 mod rate_limits;

@@ -58,6 +58,10 @@ fn check_document(document: &Value) {
             let body_statuses = ["408", "413", "415"];
             let has_body = operation.get("requestBody").is_some();
             for status in body_statuses {
+                // RFC 6749 answers a token request that is not a form with invalid_request.
+                if id == "oauth_token" && status == "415" {
+                    continue;
+                }
                 assert_eq!(
                     statuses.contains(&status),
                     has_body,
@@ -75,20 +79,25 @@ fn check_document(document: &Value) {
                     "{method} {path}"
                 );
                 // One content type: generators given three with one schema emit clients that
-                // send all of them. The form types are named in the description instead.
+                // send all of them. The form types are named in the description instead. The
+                // OAuth token endpoint takes RFC 6749's form only.
+                let (content_type, description_names) = if id == "oauth_token" {
+                    ("application/x-www-form-urlencoded", "")
+                } else {
+                    ("application/json", "multipart/form-data")
+                };
                 assert_eq!(
                     content.keys().collect::<Vec<_>>(),
-                    ["application/json"],
+                    [content_type],
                     "{method} {path}"
                 );
-                let description = operation["requestBody"]["description"].as_str().unwrap();
-                assert!(
-                    description.contains("multipart/form-data"),
-                    "{method} {path}"
-                );
+                let description = operation["requestBody"]["description"]
+                    .as_str()
+                    .unwrap_or_default();
+                assert!(description.contains(description_names), "{method} {path}");
                 check_example(
                     document,
-                    &content["application/json"],
+                    &content[content_type],
                     &format!("{method} {path}"),
                 );
             }
