@@ -206,7 +206,7 @@ impl TokensApi {
         body: AnyBody<RefreshInput>,
     ) -> Result<RefreshResponse, Failure<{ BODY | UNAUTHORIZED }>> {
         let presented = body.0.token()?;
-        let (refreshed, _) = state.refresh_session(&presented).await?;
+        let refreshed = state.refresh_session(&presented).await?;
         Ok(RefreshResponse::Ok(Json(refreshed)))
     }
 
@@ -345,12 +345,9 @@ impl AuthState {
 impl AuthState {
     /// A refresh of the session `presented` belongs to: with rotation, a new pair and the
     /// presented token spent (a spent one presented again revokes its family, RFC 9700), else a
-    /// new access token; and the role the access token was minted for. simplejwt's refresh and
-    /// the OAuth `refresh_token` grant both answer with this.
-    pub(super) async fn refresh_session(
-        &self,
-        presented: &str,
-    ) -> Result<(Refreshed, Role), ApiError> {
+    /// new access token. simplejwt's refresh and the OAuth `refresh_token` grant both answer
+    /// with this.
+    pub(super) async fn refresh_session(&self, presented: &str) -> Result<Refreshed, ApiError> {
         let claims = self
             .verifier
             .verify_refresh(presented)
@@ -367,11 +364,10 @@ impl AuthState {
             }
             let access = self.issuer.issue_access(&subject, &claims.fam);
             bump(&self.metrics.tokens.refreshed);
-            let refreshed = Refreshed {
+            return Ok(Refreshed {
                 access,
                 refresh: None,
-            };
-            return Ok((refreshed, subject.role));
+            });
         }
         let auth_time = claims.auth_time.unwrap_or(claims.iat);
         let Some(next) = self
@@ -406,11 +402,10 @@ impl AuthState {
             Rotation::Unknown => return Err(ApiError::TokenNotValid),
         };
         bump(&self.metrics.tokens.refreshed);
-        let refreshed = Refreshed {
+        Ok(Refreshed {
             access: next.access,
             refresh: Some(next.refresh),
-        };
-        Ok((refreshed, subject.role))
+        })
     }
 }
 

@@ -16,24 +16,24 @@ pub enum JwksResponse {
 }
 
 /// Where the issuer's keys and endpoints are: RFC 8414 authorization server metadata, served
-/// also as the OpenID Connect Discovery document, whose names it shares. `issuer` and
-/// `jwks_uri` are what PyJWT, jose and gateways read. Tessera is not an OpenID provider: it
-/// claims none of the fields about ID tokens or authorization flows (no authorization endpoint,
-/// so `response_types_supported` is empty).
+/// also as the OpenID Connect Discovery document (the fields they share mean the same in
+/// both). `issuer` and `jwks_uri` are what PyJWT, jose and gateways read. Tessera is not an
+/// OpenID provider: it claims none of the fields about ID tokens or authorization flows.
+/// `response_types_supported` has no element, so it is omitted (RFC 8414 §3.2; erratum 7793
+/// makes it required only with an authorization endpoint, which Tessera has none of).
 #[derive(Debug, Object)]
-#[oai(example)]
+#[oai(example, skip_serializing_if_is_none)]
 pub struct Discovery {
     pub issuer: String,
     pub jwks_uri: String,
     /// The OAuth 2.0 token endpoint (RFC 6749 §3.2). simplejwt's username-and-password
     /// endpoint, `/auth/token/`, is no OAuth grant and is not listed.
     pub token_endpoint: String,
-    /// Always `["refresh_token"]`.
-    pub grant_types_supported: Vec<String>,
+    /// `["refresh_token"]`; absent with rotation off (a public client's refresh token must
+    /// then be rotated or sender-constrained, RFC 9700 §4.14.2, so the grant is not offered).
+    pub grant_types_supported: Option<Vec<String>>,
     /// Always `["none"]`: public clients; no client is registered.
     pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// Always empty: there is no authorization endpoint.
-    pub response_types_supported: Vec<String>,
     /// Always `["RS256"]`.
     pub access_token_signing_alg_values_supported: Vec<String>,
     /// The `aud` every access token carries (Tessera's addition: no standard field says it,
@@ -48,14 +48,13 @@ pub struct Discovery {
 }
 
 impl Discovery {
-    fn new(base: &str, audience: &str) -> Self {
+    fn new(base: &str, audience: &str, rotates_refresh_tokens: bool) -> Self {
         Discovery {
             issuer: base.to_owned(),
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             token_endpoint: format!("{base}/auth/oauth/token/"),
-            grant_types_supported: vec!["refresh_token".into()],
+            grant_types_supported: rotates_refresh_tokens.then(|| vec!["refresh_token".into()]),
             token_endpoint_auth_methods_supported: vec!["none".into()],
-            response_types_supported: Vec::new(),
             access_token_signing_alg_values_supported: vec!["RS256".into()],
             audience: audience.to_owned(),
             introspection_endpoint: format!("{base}/auth/token/introspect/"),
@@ -68,7 +67,7 @@ impl Discovery {
 
 impl Example for Discovery {
     fn example() -> Self {
-        Discovery::new("http://127.0.0.1:7001", "tessera")
+        Discovery::new("http://127.0.0.1:7001", "tessera", true)
     }
 }
 
@@ -125,5 +124,6 @@ fn discovery(state: &AuthState) -> DiscoveryResponse {
     DiscoveryResponse::Ok(Json(Discovery::new(
         &state.public_url,
         state.issuer.audience(),
+        state.rotate_refresh_tokens,
     )))
 }

@@ -153,11 +153,6 @@ impl TokenIssuer {
         }
     }
 
-    /// Seconds an access token minted for `role` lives (OAuth's `expires_in`).
-    pub fn access_lifetime_s(&self, role: Role) -> i64 {
-        self.lifetimes_for(role).0
-    }
-
     pub fn issue_access(&self, subject: &Subject, family: &str) -> String {
         let ring = self.keys.current();
         let key = ring.active();

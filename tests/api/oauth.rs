@@ -3,12 +3,12 @@
 
 use reqwest::{
     StatusCode,
-    header::{CACHE_CONTROL, WWW_AUTHENTICATE},
+    header::{CACHE_CONTROL, PRAGMA, WWW_AUTHENTICATE},
 };
 use serde_json::{Value, json};
 use tessera::domain::Role;
 
-use crate::helpers::{Backend, TestApp, TestDatabase};
+use crate::helpers::{Backend, TestApp, TestDatabase, test_settings};
 
 const TOKEN: &str = "/auth/oauth/token/";
 
@@ -43,9 +43,11 @@ async fn the_refresh_token_grant_rotates_and_detects_reuse() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers[CACHE_CONTROL], "no-store");
+    assert_eq!(headers[PRAGMA], "no-cache");
     assert_eq!(body["token_type"], "Bearer");
     let lifetime = app.settings.lifetimes.access.as_secs() as i64;
-    assert_eq!(body["expires_in"], lifetime);
+    let expires_in = body["expires_in"].as_i64().unwrap();
+    assert!((lifetime - 1..=lifetime).contains(&expires_in), "{body}");
     let access = body["access_token"].as_str().unwrap();
     assert_eq!(app.get_me(access).await.status(), StatusCode::OK);
     let successor = body["refresh_token"].as_str().unwrap().to_owned();
@@ -114,6 +116,18 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
             ],
             "invalid_grant",
         ),
+        (
+            vec![("grant_type", "client_credentials")],
+            "unsupported_grant_type",
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+                ("refresh_token", refresh),
+            ],
+            "invalid_request",
+        ),
     ] {
         let (status, _, body) = token(&app, &form).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {body}");
@@ -127,7 +141,11 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
 
     // Client credentials, when no client is registered with them.
     for form in [
-        vec![("grant_type", "client_credentials")],
+        vec![
+            ("grant_type", "client_credentials"),
+            ("client_id", "billing"),
+            ("client_secret", "s"),
+        ],
         vec![
             ("grant_type", "refresh_token"),
             ("refresh_token", refresh),
@@ -176,5 +194,38 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+    app.stop().await;
+}
+
+/// A public client's refresh token must be rotated or sender-constrained (RFC 9700 §4.14.2):
+/// with rotation off the grant is neither offered nor advertised.
+#[tokio::test]
+async fn without_rotation_the_refresh_token_grant_is_not_offered() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = test_settings(&db);
+    settings.rotate_refresh_tokens = false;
+    let app = TestApp::spawn_with(settings).await;
+    let user = app.create_user(Role::Customer).await;
+    let (status, _, body) = token(
+        &app,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", &user.refresh),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "unsupported_grant_type");
+    let metadata = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert!(
+        metadata.get("grant_types_supported").is_none(),
+        "{metadata}"
+    );
+    assert!(
+        metadata.get("response_types_supported").is_none(),
+        "{metadata}"
+    );
     app.stop().await;
 }
