@@ -107,9 +107,10 @@ impl AuthApp {
     /// Opens the database (migrating it), loads or makes the signing key, and binds the port.
     /// `may_generate_secret` lets the quick start create its key secret file.
     pub async fn build(settings: &Settings, may_generate_secret: bool) -> anyhow::Result<Self> {
+        let document = document_json(&auth_openapi());
         let aliases = RouteAliases::resolve(
             &settings.aliases,
-            &document_json(&auth_openapi()),
+            &document,
             &[UNDOCUMENTED_ROUTES, &[EXT_AUTHZ_ROUTE]].concat(),
         )?;
         let key_secret = settings.key_secret(may_generate_secret)?;
@@ -173,7 +174,7 @@ impl AuthApp {
             forward_auth_check_session: settings.forward_auth_check_session,
             refresh_reuse_grace_s: settings.refresh_reuse_grace.as_secs() as i64,
             limits: RateLimits::new(&settings.rate_limits),
-            metrics: Arc::new(metrics_for(&auth_openapi().spec(), &[EXT_AUTHZ_ROUTE])),
+            metrics: Arc::new(metrics_for(&document, &[EXT_AUTHZ_ROUTE])),
             captcha,
             introspection_secret: settings.introspection_secret.clone(),
             jwks_cache_control: format!("public, max-age={}", settings.jwks_max_age.as_secs()),
@@ -358,7 +359,7 @@ impl CustomersApp {
             refresh_store: None,
             jwks: Some(self.state.verifier.clone()),
         };
-        let metrics = Arc::new(metrics_for(&customers_openapi().spec(), &[]));
+        let metrics = Arc::new(metrics_for(&document_json(&customers_openapi()), &[]));
         let exposition = {
             let (metrics, verifier) = (metrics.clone(), self.state.verifier.clone());
             move |_| {
@@ -482,8 +483,7 @@ async fn bind(address: SocketAddr) -> anyhow::Result<(TcpListener, SocketAddr)> 
 }
 
 /// Metrics labelled by the document's path templates, plus the routes outside it.
-fn metrics_for(spec: &str, undocumented_routes: &[&str]) -> Metrics {
-    let document: serde_json::Value = serde_json::from_str(spec).unwrap_or_default();
+fn metrics_for(document: &serde_json::Value, undocumented_routes: &[&str]) -> Metrics {
     let mut templates: Vec<String> = document["paths"]
         .as_object()
         .map(|paths| paths.keys().cloned().collect())

@@ -22,6 +22,7 @@ use poem_openapi::{
 use super::{AuthState, AuthTags};
 use crate::{
     error::{ApiError, Failure, statuses::*},
+    http::media_type,
     token::examples,
 };
 
@@ -162,17 +163,15 @@ impl<'a> ApiExtractor<'a> for TokenForm {
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
         let bytes = body.take()?.into_bytes().await?;
-        let is_form = request.content_type().is_some_and(|content_type| {
-            content_type.split(';').next().is_some_and(|essence| {
-                essence
-                    .trim()
-                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-            })
-        });
+        let is_form =
+            media_type(request).is_some_and(|media| media == "application/x-www-form-urlencoded");
         if !is_form {
             return Ok(Self(None));
         }
+        // One past the most a request may carry is enough to refuse it (see `parameters`):
+        // the rest of the body is never decoded, so a body of a million `a&` costs nothing.
         let parameters = form_urlencoded::parse(&bytes)
+            .take(MAX_PARAMETERS + 1)
             .map(|(name, value)| (name.into_owned(), value.into_owned()))
             .collect();
         Ok(Self(Some(parameters)))

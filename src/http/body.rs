@@ -151,15 +151,7 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
         body: &mut RequestBody,
         _param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let content_type = request
-            .content_type()
-            .ok_or(ContentTypeError::ExpectContentType)?;
-        let essence = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let essence = media_type(request).ok_or(ContentTypeError::ExpectContentType)?;
         let fields = match essence.as_str() {
             "application/json" => {
                 let bytes = body.take()?.into_bytes().await?;
@@ -199,7 +191,7 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
             }
             _ => {
                 return Err(ContentTypeError::NotSupported {
-                    content_type: content_type.to_owned(),
+                    content_type: request.content_type().unwrap_or_default().to_owned(),
                 }
                 .into());
             }
@@ -212,6 +204,19 @@ impl<'a, T: DocumentedInput> ApiExtractor<'a> for AnyBody<T> {
             .map(AnyBody)
             .map_err(|err| ApiError::Malformed(format!("invalid body: {err}")).into())
     }
+}
+
+/// The request's media type without its parameters, lowercased (`application/json`), if it
+/// names one.
+pub fn media_type(request: &Request) -> Option<String> {
+    request.content_type().map(|content_type| {
+        content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    })
 }
 
 /// Form fields are all text; the last value of a repeated name wins, as in Django's QueryDict.

@@ -12,7 +12,7 @@ mod request_log;
 mod server;
 
 pub use aliases::{RouteAliases, SIMPLEJWT_PRESET};
-pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string};
+pub use body::{AnyBody, DocumentedInput, lenient_bool, lenient_string, media_type};
 pub use health::{HealthApi, HealthStatus, Readiness, probe_routes};
 pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};
 pub use outbound::read_json_capped;

@@ -95,15 +95,7 @@ async fn a_seeds_own_paths_reach_the_operations_they_name() {
             || path.starts_with("/readyz")),
         "{paths:?}"
     );
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     // Three logins through aliases and create_user's through the documented path.
     assert!(
         metrics.contains(

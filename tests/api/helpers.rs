@@ -358,6 +358,18 @@ impl TestApp {
         response.json().await.expect("JSON body")
     }
 
+    /// The body of a GET that must answer 200, as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
+        response.text().await.expect("a text body")
+    }
+
     /// Creates an account the way `tessera users create` does and logs it in.
     pub async fn create_user(&self, role: Role) -> TestUser {
         let username = format!(

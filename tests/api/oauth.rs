@@ -229,3 +229,29 @@ async fn without_rotation_the_refresh_token_grant_is_not_offered() {
     );
     app.stop().await;
 }
+
+/// An outsider decides how many parameters a form carries: past 32 the request is refused,
+/// and the decoder stops at the 33rd, whatever the body holds (its bytes are bounded by
+/// `max_body_bytes` before it is read).
+#[tokio::test]
+async fn a_form_of_too_many_parameters_is_refused_unread() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let user = app.create_user(Role::Customer).await;
+    let mut body = format!("grant_type=refresh_token&refresh_token={}", user.refresh);
+    for n in 0..100_000 {
+        body.push_str(&format!("&p{n}="));
+    }
+    let response = app
+        .client
+        .post(app.url(TOKEN))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request", "{body}");
+    app.stop().await;
+}

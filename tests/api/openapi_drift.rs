@@ -216,15 +216,7 @@ async fn documented_error_examples_are_what_the_services_answer() {
         example(&customers_document, "/customers", "patch", "400")
     );
 
-    let page = auth
-        .client
-        .get(auth.url("/docs"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = auth.get_text("/docs").await;
     assert!(
         page.contains("no_active_account"),
         "Swagger UI shows poem-openapi's own document"
