@@ -103,6 +103,11 @@ pub enum Command {
         #[command(subcommand)]
         command: UsersCommand,
     },
+    /// Manage OAuth 2.0 service clients (the client_credentials grant).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -137,6 +142,13 @@ impl Command {
                 | UsersCommand::Logout { settings, .. } => settings.clone().into(),
                 UsersCommand::List { settings, .. }
                 | UsersCommand::ImportDjango { settings, .. } => settings.clone().into(),
+            },
+            Command::Clients { command } => match command {
+                ClientsCommand::Create { settings, .. }
+                | ClientsCommand::List { settings }
+                | ClientsCommand::RotateSecret { settings, .. }
+                | ClientsCommand::SetActive { settings, .. }
+                | ClientsCommand::Delete { settings, .. } => settings.clone().into(),
             },
             Command::Keys { command } => match command {
                 KeysCommand::List { settings } => settings.clone().into(),
@@ -321,6 +333,52 @@ pub enum UsersCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a service client: prints its client_id and a generated client_secret, once
+    /// (only a digest of the secret is stored).
+    Create {
+        /// Unique among clients, for people: `billing`, `reports`.
+        #[arg(long)]
+        name: String,
+        /// What its tokens may do, space-separated: `customers:read customers:write`.
+        #[arg(long, default_value = "")]
+        scopes: String,
+        #[command(flatten)]
+        settings: DatabaseSettings,
+    },
+    /// List clients (never their secrets).
+    List {
+        #[command(flatten)]
+        settings: DatabaseSettings,
+    },
+    /// Give a client a new secret, printed once; the old one stops working at once.
+    RotateSecret {
+        /// The client's client_id or name.
+        client: String,
+        #[command(flatten)]
+        settings: DatabaseSettings,
+    },
+    /// Enable or disable a client: a disabled client gets no token, and its tokens introspect
+    /// as inactive (JWKS consumers accept them until they expire).
+    SetActive {
+        /// The client's client_id or name.
+        client: String,
+        /// true or false (also yes/no, 1/0).
+        #[arg(action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        active: bool,
+        #[command(flatten)]
+        settings: DatabaseSettings,
+    },
+    /// Delete a client, as disabling does but for good.
+    Delete {
+        /// The client's client_id or name.
+        client: String,
+        #[command(flatten)]
+        settings: DatabaseSettings,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeysCommand {
     /// List signing keys and their dates (never their private parts).
     List {
@@ -452,6 +510,11 @@ mod tests {
                 &["users", "set-password"],
                 union(&[&common, &database, &sessions, &hashing]),
             ),
+            (&["clients", "create"], union(&[&common, &database])),
+            (&["clients", "list"], union(&[&common, &database])),
+            (&["clients", "rotate-secret"], union(&[&common, &database])),
+            (&["clients", "set-active"], union(&[&common, &database])),
+            (&["clients", "delete"], union(&[&common, &database])),
             (&["keys", "list"], union(&[&common, &database])),
             (
                 &["keys", "rotate"],

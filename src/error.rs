@@ -147,6 +147,12 @@ impl ApiError {
         ApiError::Forbidden("Anonymous tokens have no sessions.");
     pub const ANONYMOUS_HAS_NO_PASSWORD: Self =
         ApiError::Forbidden("Anonymous tokens have no password.");
+    pub const SERVICE_HAS_NO_ACCOUNT: Self =
+        ApiError::Forbidden("Service tokens act for a client, not an account.");
+    pub const NEEDS_CUSTOMERS_READ: Self =
+        ApiError::Forbidden("This token lacks the customers:read scope.");
+    pub const NEEDS_CUSTOMERS_WRITE: Self =
+        ApiError::Forbidden("This token lacks the customers:write scope.");
     pub const ONLY_ADMINS_CREATE_STAFF: Self =
         ApiError::Forbidden("Only an administrator may create staff or admin accounts.");
 

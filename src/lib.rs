@@ -22,6 +22,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod clients;
 pub mod commands;
 pub mod config;
 pub mod customers;

@@ -53,10 +53,12 @@ pub struct TokenCounters {
     pub issued_login: AtomicU64,
     pub issued_register: AtomicU64,
     pub issued_anonymous: AtomicU64,
+    pub issued_client_credentials: AtomicU64,
     pub refreshed: AtomicU64,
     pub revoked: AtomicU64,
     pub reuse_detected: AtomicU64,
     pub login_failures: AtomicU64,
+    pub client_auth_failures: AtomicU64,
 }
 
 pub fn bump(counter: &AtomicU64) {
@@ -215,6 +217,11 @@ impl Metrics {
                 get(&t.issued_anonymous),
             ),
             (
+                "tessera_tokens_issued_total{via=\"client_credentials\"}",
+                "",
+                get(&t.issued_client_credentials),
+            ),
+            (
                 "tessera_tokens_refreshed_total",
                 "Successful refreshes.",
                 get(&t.refreshed),
@@ -233,6 +240,11 @@ impl Metrics {
                 "tessera_login_failures_total",
                 "Logins refused for wrong credentials or an inactive account.",
                 get(&t.login_failures),
+            ),
+            (
+                "tessera_client_auth_failures_total",
+                "Client authentications refused at the token endpoint or introspection.",
+                get(&t.client_auth_failures),
             ),
         ]
     }

@@ -528,6 +528,7 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
             | "delete_customer",
             403,
         ) => ApiError::ANONYMOUS_MAY_ONLY_READ,
+        ("list_customers" | "get_customer", 403) => ApiError::NEEDS_CUSTOMERS_READ,
         ("update_account", 400) => {
             ApiError::from(crate::domain::Role::parse_account_role("owner").err()?)
         }

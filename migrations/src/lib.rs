@@ -10,6 +10,7 @@ mod m20261123_000003_create_refresh_families;
 mod m20261203_000001_refresh_family_successor;
 mod m20261203_000002_refresh_family_account;
 mod m20261203_000003_users_sessions_ended_at;
+mod m20261204_000001_create_oauth_clients;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_refresh_family_successor::Migration),
             Box::new(m20261203_000002_refresh_family_account::Migration),
             Box::new(m20261203_000003_users_sessions_ended_at::Migration),
+            Box::new(m20261204_000001_create_oauth_clients::Migration),
         ]
     }
 }

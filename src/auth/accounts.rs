@@ -6,7 +6,7 @@ use poem::{Request, web::Data};
 use poem_openapi::{ApiResponse, Object, OpenApi, param::Query, payload::Json, types::Example};
 use serde::Deserialize;
 
-use super::{AuthState, AuthTags, BearerAuth, tokens::TokenPair};
+use super::{AuthState, AuthTags, BearerAuth, refuse_accountless, tokens::TokenPair};
 use crate::{
     domain::{Email, FieldError, FieldErrors, GstNo, Password, Role, Username},
     entity::user,
@@ -336,9 +336,7 @@ impl AuthState {
         claims: &crate::token::AccessClaims,
         allowed: impl Fn(Role) -> bool,
     ) -> Result<user::Model, ApiError> {
-        if claims.role == Role::Anonymous {
-            return Err(ApiError::forbidden());
-        }
+        refuse_accountless(claims, ApiError::forbidden())?;
         let caller = self.load_live_caller(claims).await?;
         if allowed(caller.role) {
             Ok(caller)
@@ -402,9 +400,7 @@ impl AccountsApi {
         state: Data<&Arc<AuthState>>,
         auth: BearerAuth,
     ) -> Result<ProfileResponse, Failure<{ UNAUTHORIZED | FORBIDDEN | UNAVAILABLE }>> {
-        if auth.0.role == Role::Anonymous {
-            return Err(ApiError::ANONYMOUS_HAS_NO_ACCOUNT.into());
-        }
+        refuse_accountless(&auth.0, ApiError::ANONYMOUS_HAS_NO_ACCOUNT)?;
         Ok(ProfileResponse::Ok(Json(
             // The account as it is now, without asking the session store: who-am-I stays
             // available while Redis is down, and answers for a logged-out token until its exp.

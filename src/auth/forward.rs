@@ -22,8 +22,11 @@ pub enum ForwardResponse {
     Allowed(
         #[oai(header = "X-Auth-Subject")] String,
         #[oai(header = "X-Auth-Role")] String,
-        /// Absent for anonymous tokens.
+        /// Absent for anonymous and service tokens.
         #[oai(header = "X-Auth-Username")]
+        Option<String>,
+        /// A service token's scopes, space-separated; absent for user tokens.
+        #[oai(header = "X-Auth-Scope")]
         Option<String>,
     ),
 }
@@ -115,6 +118,7 @@ impl ForwardAuthApi {
             claims.sub,
             claims.role.to_string(),
             claims.username,
+            claims.scope,
         ))
     }
 }
@@ -141,6 +145,9 @@ pub async fn forward_ext_authz(req: &Request, state: Data<&Arc<AuthState>>) -> R
                 .header("X-Auth-Role", claims.role.as_str());
             if let Some(username) = claims.username {
                 response = response.header("X-Auth-Username", username);
+            }
+            if let Some(scope) = claims.scope {
+                response = response.header("X-Auth-Scope", scope);
             }
             response.finish()
         }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::{
     AuthState, AuthTags,
+    client_auth::{ClientCredentials, form_decoded},
     tokens::{Empty, EmptyResponse},
 };
 use crate::{
@@ -99,6 +100,8 @@ pub struct Introspection {
     pub jti: Option<String>,
     /// The session (refresh family) the token belongs to.
     pub sid: Option<String>,
+    /// A service token's scopes, space-separated.
+    pub scope: Option<String>,
 }
 
 impl Introspection {
@@ -121,9 +124,9 @@ impl IntrospectionApi {
     ///
     /// RFC 7662, for resource servers that would rather ask than verify: whether a token is
     /// active now, which also catches what a signature check cannot (a revoked session, a
-    /// deactivated account). The caller authenticates with HTTP Basic (any client id, the
-    /// `introspection_secret` as password), `Authorization: Bearer <introspection_secret>`, or
-    /// an admin's access token.
+    /// deactivated account, a disabled client). The caller authenticates with HTTP Basic (a
+    /// registered client's id and secret, or any client id with the `introspection_secret` as
+    /// password), `Authorization: Bearer <introspection_secret>`, or an admin's access token.
     #[oai(
         path = "/auth/token/introspect/",
         method = "post",
@@ -134,7 +137,7 @@ impl IntrospectionApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         body: AnyBody<TokenInput>,
-    ) -> Result<IntrospectionResponse, Failure<{ BODY | UNAUTHORIZED }>> {
+    ) -> Result<IntrospectionResponse, Failure<{ BODY | UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
         state.authenticate_introspection_caller(req).await?;
         let token = body.0.token()?;
         Ok(IntrospectionResponse::Ok(Json(
@@ -180,7 +183,8 @@ impl IntrospectionApi {
 
 impl AuthState {
     /// RFC 7662 §2.1: the caller holds the introspection secret (HTTP Basic with any client id,
-    /// or as a bearer token), or is an admin whose own token introspects as active now.
+    /// or as a bearer token), is a registered client (HTTP Basic with its id and secret), or is
+    /// an admin whose own token introspects as active now.
     async fn authenticate_introspection_caller(&self, req: &Request) -> Result<(), ApiError> {
         let header = req
             .headers()
@@ -199,7 +203,7 @@ impl AuthState {
                     pair.split_once(':')
                         .map(|(_, password)| password.to_owned())
                 });
-            match (secret, password) {
+            let holds_secret = match (secret, password) {
                 // RFC 6749 §2.3.1 form-encodes the secret first (Go's x/oauth2 and Authlib do;
                 // curl -u does not), so either form is accepted.
                 (Some(secret), Some(password)) => {
@@ -207,7 +211,12 @@ impl AuthState {
                         || form_decoded(&password).is_some_and(|decoded| secret.matches(&decoded))
                 }
                 _ => false,
-            }
+            };
+            holds_secret
+                || match ClientCredentials::from_basic(credentials) {
+                    Some(client) => self.authenticate_client(req, &client).await?.is_some(),
+                    None => false,
+                }
         } else if scheme.eq_ignore_ascii_case("bearer") {
             if secret.is_some_and(|secret| secret.matches(credentials)) {
                 true
@@ -255,6 +264,7 @@ impl AuthState {
                 iat: Some(claims.iat),
                 jti: Some(claims.jti),
                 sid: claims.sid,
+                scope: claims.scope,
             }
         } else if let Ok(claims) = self.verifier.verify_refresh(token) {
             if !self
@@ -290,18 +300,14 @@ impl AuthState {
             // before the token's own claims catch up at the next refresh.
             introspection.role = Some(account.role.to_string());
             introspection.username = Some(account.username);
+        } else if introspection.role.as_deref() == Some(Role::Service.as_str())
+            && let Some(client_id) = &introspection.client_id
+            && !crate::clients::is_active(&self.db, client_id).await?
+        {
+            return Ok(Introspection::inactive());
         }
         Ok(introspection)
     }
-}
-
-/// `application/x-www-form-urlencoded` decoding of one value: `%XX` and `+`.
-fn form_decoded(raw: &str) -> Option<String> {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("value={raw}"))
-        .ok()?
-        .into_iter()
-        .next()
-        .map(|(_, value)| value)
 }
 
 impl Example for TokenRequest {
@@ -332,6 +338,7 @@ impl Example for Introspection {
             iat: Some(examples::ACCESS_IAT),
             jti: Some(examples::ACCESS_JTI.into()),
             sid: Some(examples::SESSION.into()),
+            scope: None,
         }
     }
 }

@@ -3,6 +3,7 @@
 mod account_admin;
 mod accounts;
 mod captcha;
+mod client_auth;
 pub mod django_password;
 mod forward;
 mod introspection;
@@ -33,6 +34,7 @@ pub use well_known::WellKnownApi;
 
 use crate::{
     config::RateLimitSettings,
+    domain::Role,
     error::ApiError,
     http::{RateLimiter, client_ip},
     keys::{KeyStore, KeyStoreError, SharedKeyRing},
@@ -83,6 +85,10 @@ pub struct RateLimits {
     pub login_username: Option<RateLimiter>,
     pub register: Option<RateLimiter>,
     pub anonymous: Option<RateLimiter>,
+    /// Failed client authentications, per IP and per client id, at the login rates: a
+    /// secret is guessed like a password, but a client that authenticates is never slowed.
+    pub client_auth_failures: Option<RateLimiter>,
+    pub client_auth_failures_per_client: Option<RateLimiter>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -93,6 +99,8 @@ impl RateLimits {
             login_username: settings.login_username.map(RateLimiter::new),
             register: settings.register.map(RateLimiter::new),
             anonymous: settings.anonymous.map(RateLimiter::new),
+            client_auth_failures: settings.login.map(RateLimiter::new),
+            client_auth_failures_per_client: settings.login_username.map(RateLimiter::new),
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
@@ -102,6 +110,37 @@ impl RateLimits {
         match (limiter, client_ip(req, &self.trusted_proxies)) {
             (Some(limiter), Some(ip)) => limiter.admit(ip),
             _ => Ok(()),
+        }
+    }
+
+    /// 429 once `client_id`, or the client `req` came from, has failed to authenticate as
+    /// often as the login limits allow; nothing is taken until an attempt fails.
+    pub fn admit_client_auth(&self, req: &Request, client_id: &str) -> Result<(), ApiError> {
+        let ip = client_ip(req, &self.trusted_proxies);
+        let by_ip = self
+            .client_auth_failures
+            .as_ref()
+            .zip(ip)
+            .map_or(Ok(()), |(limiter, ip)| limiter.peek(ip));
+        let by_client = self
+            .client_auth_failures_per_client
+            .as_ref()
+            .map_or(Ok(()), |limiter| limiter.peek(client_id));
+        by_ip.and(by_client).map_err(|wait| ApiError::RateLimited {
+            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
+    }
+
+    /// Counts a failed client authentication against both limits.
+    pub fn client_auth_failed(&self, req: &Request, client_id: &str) {
+        if let (Some(limiter), Some(ip)) = (
+            &self.client_auth_failures,
+            client_ip(req, &self.trusted_proxies),
+        ) {
+            let _ = limiter.check(ip);
+        }
+        if let Some(limiter) = &self.client_auth_failures_per_client {
+            let _ = limiter.check(client_id);
         }
     }
 }
@@ -125,6 +164,16 @@ pub enum AuthTags {
     Sessions,
     /// Discovery documents and signing keys.
     WellKnown,
+}
+
+/// The 403 for a token of no account where only an account will do: `anonymous` for an
+/// anonymous token, and one reason for every service token.
+fn refuse_accountless(claims: &AccessClaims, anonymous: ApiError) -> Result<(), ApiError> {
+    match claims.role {
+        Role::Anonymous => Err(anonymous),
+        Role::Service => Err(ApiError::SERVICE_HAS_NO_ACCOUNT),
+        Role::Customer | Role::Staff | Role::Admin => Ok(()),
+    }
 }
 
 /// `Authorization: Bearer <access token>`, verified: handlers get the claims, never the header.

@@ -1,12 +1,13 @@
 //! OAuth 2.0's token endpoint (RFC 6749 §3.2) for libraries and services that speak OAuth
-//! rather than simplejwt: the `refresh_token` grant, with rotation and reuse detection exactly
-//! as `/auth/token/refresh/` does them, in RFC 6749's request and answer shapes.
+//! rather than simplejwt, in RFC 6749's request and answer shapes:
+//! - `client_credentials` (§4.4): a registered service client gets a service token for the
+//!   scopes it asks for, of those it is registered for;
+//! - `refresh_token` (§6), for public clients: rotation and reuse detection exactly as
+//!   `/auth/token/refresh/` does them.
 //!
 //! Not offered: `password` (RFC 9700 §2.4: it must not be used; simplejwt clients have
-//! `/auth/token/`), grants that need a registered client (`client_credentials`) while Tessera
-//! registers none (presented client credentials are refused as `invalid_client`), and
-//! `refresh_token` itself when rotation is off: a public client's refresh token must be
-//! rotated or sender-constrained (RFC 9700 §4.14.2).
+//! `/auth/token/`), and `refresh_token` when rotation is off: a public client's refresh token
+//! must be rotated or sender-constrained (RFC 9700 §4.14.2).
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -19,10 +20,13 @@ use poem_openapi::{
     types::{Example, Type},
 };
 
-use super::{AuthState, AuthTags};
+use super::{AuthState, AuthTags, client_auth::ClientCredentials};
 use crate::{
+    clients::Client,
+    domain::Scopes,
     error::{ApiError, Failure, statuses::*},
     http::media_type,
+    metrics::bump,
     token::examples,
 };
 
@@ -32,14 +36,18 @@ pub struct OAuthApi;
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct OAuthTokenRequest {
-    /// `refresh_token`.
+    /// `client_credentials` or `refresh_token`.
     pub grant_type: String,
-    /// The refresh token to exchange (spent by the exchange).
+    /// `refresh_token`: the refresh token to exchange (spent by the exchange).
     pub refresh_token: Option<String>,
-    /// Tessera's tokens carry no scope: any scope asked for is `invalid_scope`.
+    /// `client_credentials`: the scopes wanted, space-separated, of those the client is
+    /// registered for (all of them when absent). `refresh_token`: none (user tokens carry no
+    /// scope).
     pub scope: Option<String>,
-    /// A public client's id, optional.
+    /// The client's id: a public client's, optional; or a registered client's, with
+    /// `client_secret` (`client_secret_post`; HTTP Basic is `client_secret_basic`).
     pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// RFC 6749 §5.1.
@@ -51,17 +59,20 @@ pub struct AccessTokenResponse {
     pub token_type: String,
     /// Seconds the access token lives.
     pub expires_in: i64,
-    /// The refresh token that replaced the presented one (absent with rotation off).
+    /// The refresh token that replaced the presented one (`refresh_token` grant).
     #[oai(skip_serializing_if_is_none)]
     pub refresh_token: Option<String>,
+    /// The scopes granted, space-separated (`client_credentials` grant).
+    #[oai(skip_serializing_if_is_none)]
+    pub scope: Option<String>,
 }
 
 /// RFC 6749 §5.2.
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct OAuthError {
-    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unsupported_grant_type` or
-    /// `invalid_scope`.
+    /// `invalid_request`, `invalid_client`, `invalid_grant`, `unauthorized_client`,
+    /// `unsupported_grant_type` or `invalid_scope`.
     pub error: String,
     pub error_description: String,
 }
@@ -73,21 +84,24 @@ const NO_CACHE: &str = "no-cache";
 
 #[derive(ApiResponse)]
 pub enum TokenEndpointResponse {
-    /// A new access token (and, with rotation, the refresh token that replaces the presented one).
+    /// A service token (`client_credentials`), or a new access token and the refresh token
+    /// that replaces the presented one (`refresh_token`).
     #[oai(status = 200)]
     Ok(
         Json<AccessTokenResponse>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// `invalid_request`, `invalid_grant`, `unsupported_grant_type` or `invalid_scope`.
+    /// `invalid_request`, `invalid_grant`, `unauthorized_client`, `unsupported_grant_type` or
+    /// `invalid_scope`.
     #[oai(status = 400)]
     BadRequest(
         Json<OAuthError>,
         #[oai(header = "Cache-Control")] String,
         #[oai(header = "Pragma")] String,
     ),
-    /// `invalid_client`: client credentials were presented, and no client is registered with them.
+    /// `invalid_client`: the client credentials are wrong, of a disabled or deleted client, or
+    /// missing where the grant needs them.
     #[oai(status = 401)]
     Unauthorized(
         Json<OAuthError>,
@@ -182,11 +196,18 @@ impl<'a> ApiExtractor<'a> for TokenForm {
 impl OAuthApi {
     /// OAuth 2.0 token endpoint
     ///
-    /// RFC 6749 §3.2, form-encoded: `grant_type=refresh_token&refresh_token=...` for a new
-    /// access token and, with rotation, a new refresh token (the presented one is spent; a spent
-    /// one presented again revokes its session, as on `/auth/token/refresh/`). Errors are RFC
-    /// 6749's `{"error", "error_description"}`. Within `refresh_reuse_grace` of a rotation, the
-    /// spent token gets the same successor again (a retry whose answer was lost).
+    /// RFC 6749 §3.2, form-encoded.
+    /// - `grant_type=client_credentials`, with a registered client's id and secret (HTTP Basic,
+    ///   or `client_id` and `client_secret` in the form): a service token, whose `sub` and
+    ///   `client_id` are the client's, carrying the `scope` asked for (of those the client is
+    ///   registered for; all of them when none is asked for). No refresh token: ask again.
+    /// - `grant_type=refresh_token&refresh_token=...`, for public clients: a new access token
+    ///   and a new refresh token (the presented one is spent; a spent one presented again
+    ///   revokes its session, as on `/auth/token/refresh/`). Within `refresh_reuse_grace` of a
+    ///   rotation, the spent token gets the same successor again (a retry whose answer was lost).
+    ///
+    /// Errors are RFC 6749's `{"error", "error_description"}`. Failed client authentication is
+    /// limited per client IP and per client id at the login rates (429 with `Retry-After`).
     #[oai(
         path = "/auth/oauth/token/",
         method = "post",
@@ -197,8 +218,10 @@ impl OAuthApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
         form: TokenForm,
-    ) -> Result<TokenEndpointResponse, Failure<{ REQUEST_TIMEOUT | PAYLOAD_TOO_LARGE | UNAVAILABLE }>>
-    {
+    ) -> Result<
+        TokenEndpointResponse,
+        Failure<{ REQUEST_TIMEOUT | PAYLOAD_TOO_LARGE | TOO_MANY_REQUESTS | UNAVAILABLE }>,
+    > {
         let Some(pairs) = form.0 else {
             return Ok(TokenEndpointResponse::bad_request(
                 "invalid_request",
@@ -215,66 +238,174 @@ impl OAuthApi {
             }
         };
         let parameter = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
-        // Client authentication (RFC 6749 §2.3): HTTP Basic, or a secret in the form. A bearer
-        // token is no client credential, and is ignored here.
-        let scheme = match req.headers().get(header::AUTHORIZATION) {
-            None => None,
-            Some(value) => match value.to_str() {
-                Ok(value) => value.split_ascii_whitespace().next(),
-                Err(_) => {
-                    return Ok(TokenEndpointResponse::bad_request(
-                        "invalid_request",
-                        "The Authorization header is not ASCII.",
+        let client = match presented_client(req, &parameter) {
+            Ok(None) => None,
+            Ok(Some(credentials)) => match state.authenticate_client(req, &credentials).await? {
+                Some(client) => Some(client),
+                None => {
+                    return Ok(TokenEndpointResponse::invalid_client(
+                        "Client authentication failed.",
                     ));
                 }
             },
+            Err(refused) => return Ok(*refused),
         };
-        if scheme.is_some_and(|scheme| scheme.eq_ignore_ascii_case("basic"))
-            || parameter("client_secret").is_some()
-        {
-            return Ok(TokenEndpointResponse::invalid_client(
-                "No client is registered with these credentials.",
-            ));
-        }
         match parameter("grant_type") {
-            Some("refresh_token") if state.rotate_refresh_tokens => {}
-            None => {
-                return Ok(TokenEndpointResponse::bad_request(
+            None => Ok(TokenEndpointResponse::bad_request(
+                "invalid_request",
+                "grant_type is required.",
+            )),
+            Some("client_credentials") => match client {
+                Some(client) => Ok(state.client_credentials_grant(&client, parameter("scope"))),
+                None => Ok(TokenEndpointResponse::invalid_client(
+                    "The client_credentials grant needs a registered client's id and secret \
+                     (HTTP Basic, or client_id and client_secret).",
+                )),
+            },
+            Some("refresh_token") if state.rotate_refresh_tokens => {
+                if client.is_some() {
+                    // Refresh tokens go to public clients only: none was issued to this one.
+                    return Ok(TokenEndpointResponse::bad_request(
+                        "unauthorized_client",
+                        "Service clients get no refresh tokens: ask for a new token with \
+                         the client_credentials grant.",
+                    ));
+                }
+                state
+                    .refresh_token_grant(parameter("refresh_token"), parameter("scope"))
+                    .await
+            }
+            Some("password") => Ok(TokenEndpointResponse::bad_request(
+                "unsupported_grant_type",
+                "The password grant is not offered (RFC 9700 section 2.4).",
+            )),
+            Some(_) => Ok(TokenEndpointResponse::bad_request(
+                "unsupported_grant_type",
+                "See grant_types_supported in /.well-known/oauth-authorization-server.",
+            )),
+        }
+    }
+}
+
+/// The client credentials the request presents, if any (RFC 6749 §2.3): HTTP Basic or a
+/// `client_secret` in the form, never both. A `client_id` alone is a public client's: no
+/// credential. A bearer token is no client credential, and is ignored here.
+fn presented_client<'a>(
+    req: &Request,
+    parameter: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<Option<ClientCredentials>, Box<TokenEndpointResponse>> {
+    let basic = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().map_err(|_| {
+                Box::new(TokenEndpointResponse::bad_request(
                     "invalid_request",
-                    "grant_type is required.",
-                ));
-            }
-            Some("password") => {
-                return Ok(TokenEndpointResponse::bad_request(
-                    "unsupported_grant_type",
-                    "The password grant is not offered (RFC 9700 section 2.4).",
-                ));
-            }
-            Some(_) => {
-                return Ok(TokenEndpointResponse::bad_request(
-                    "unsupported_grant_type",
-                    "See grant_types_supported in /.well-known/oauth-authorization-server.",
-                ));
+                    "The Authorization header is not ASCII.",
+                ))
+            })?;
+            let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+            if scheme.eq_ignore_ascii_case("basic") {
+                Some(ClientCredentials::from_basic(rest).ok_or_else(|| {
+                    Box::new(TokenEndpointResponse::invalid_client(
+                        "The Basic credentials are malformed.",
+                    ))
+                })?)
+            } else {
+                None
             }
         }
-        if parameter("scope").is_some() {
+    };
+    match (basic, parameter("client_secret")) {
+        (Some(_), Some(_)) => Err(Box::new(TokenEndpointResponse::bad_request(
+            "invalid_request",
+            "Use one client authentication method: HTTP Basic or client_secret, not both.",
+        ))),
+        (Some(credentials), None) => match parameter("client_id") {
+            Some(other) if other != credentials.client_id => {
+                Err(Box::new(TokenEndpointResponse::bad_request(
+                    "invalid_request",
+                    "client_id differs from the client authenticated by HTTP Basic.",
+                )))
+            }
+            _ => Ok(Some(credentials)),
+        },
+        (None, Some(secret)) => match parameter("client_id") {
+            Some(client_id) => Ok(Some(ClientCredentials {
+                client_id: client_id.to_owned(),
+                secret: secret.to_owned(),
+            })),
+            None => Err(Box::new(TokenEndpointResponse::invalid_client(
+                "client_secret without client_id.",
+            ))),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+impl AuthState {
+    /// RFC 6749 §4.4.3: a service token for the scopes asked for, each of which the client
+    /// must be registered for.
+    fn client_credentials_grant(
+        &self,
+        client: &Client,
+        asked: Option<&str>,
+    ) -> TokenEndpointResponse {
+        let scope = match asked.map(Scopes::parse) {
+            None => client.scopes.clone(),
+            Some(Ok(asked)) if asked.is_subset(&client.scopes) => asked,
+            Some(Ok(_)) => {
+                return TokenEndpointResponse::bad_request(
+                    "invalid_scope",
+                    "The client is not registered for every scope asked for.",
+                );
+            }
+            Some(Err(_)) => {
+                return TokenEndpointResponse::bad_request(
+                    "invalid_scope",
+                    "scope is malformed (RFC 6749 section 3.3).",
+                );
+            }
+        };
+        let access_token = self.issuer.issue_service_access(&client.client_id, &scope);
+        bump(&self.metrics.tokens.issued_client_credentials);
+        tracing::info!(client_id = %client.client_id, %scope, "service token issued");
+        TokenEndpointResponse::ok(AccessTokenResponse {
+            expires_in: seconds_left(&access_token),
+            access_token,
+            token_type: "Bearer".into(),
+            refresh_token: None,
+            scope: (!scope.is_empty()).then(|| scope.to_string()),
+        })
+    }
+
+    /// RFC 6749 §6, for a public client.
+    async fn refresh_token_grant(
+        &self,
+        presented: Option<&str>,
+        scope: Option<&str>,
+    ) -> Result<
+        TokenEndpointResponse,
+        Failure<{ REQUEST_TIMEOUT | PAYLOAD_TOO_LARGE | TOO_MANY_REQUESTS | UNAVAILABLE }>,
+    > {
+        if scope.is_some() {
             return Ok(TokenEndpointResponse::bad_request(
                 "invalid_scope",
-                "Tessera's tokens carry no scope.",
+                "User tokens carry no scope.",
             ));
         }
-        let Some(presented) = parameter("refresh_token") else {
+        let Some(presented) = presented else {
             return Ok(TokenEndpointResponse::bad_request(
                 "invalid_request",
                 "refresh_token is required.",
             ));
         };
-        match state.refresh_session(presented).await {
+        match self.refresh_session(presented).await {
             Ok(refreshed) => Ok(TokenEndpointResponse::ok(AccessTokenResponse {
                 expires_in: seconds_left(&refreshed.access),
                 access_token: refreshed.access,
                 token_type: "Bearer".into(),
                 refresh_token: refreshed.refresh,
+                scope: None,
             })),
             Err(ApiError::TokenNotValid) => Ok(TokenEndpointResponse::bad_request(
                 "invalid_grant",
@@ -320,6 +451,7 @@ impl Example for OAuthTokenRequest {
             refresh_token: Some(examples::REFRESH.into()),
             scope: None,
             client_id: None,
+            client_secret: None,
         }
     }
 }
@@ -331,6 +463,7 @@ impl Example for AccessTokenResponse {
             token_type: "Bearer".into(),
             expires_in: 300,
             refresh_token: Some(examples::REFRESHED_REFRESH.into()),
+            scope: None,
         }
     }
 }

@@ -7,9 +7,12 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use serde::Deserialize;
 
-use super::{AuthState, AuthTags, BearerAuth, account_admin::new_password, tokens::TokenPair};
+use super::{
+    AuthState, AuthTags, BearerAuth, account_admin::new_password, refuse_accountless,
+    tokens::TokenPair,
+};
 use crate::{
-    domain::{FieldError, FieldErrors, Password, Role, password},
+    domain::{FieldError, FieldErrors, Password, password},
     error::ApiError,
     http::{AnyBody, DocumentedInput, lenient_string},
     metrics::add,
@@ -76,9 +79,7 @@ impl PasswordChangeApi {
         PasswordChangeResponse,
         Failure<{ BODY | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | TOO_MANY_REQUESTS }>,
     > {
-        if auth.0.role == Role::Anonymous {
-            return Err(ApiError::ANONYMOUS_HAS_NO_PASSWORD.into());
-        }
+        refuse_accountless(&auth.0, ApiError::ANONYMOUS_HAS_NO_PASSWORD)?;
         let account = state.load_live_caller(&auth.0).await?;
         // The old password is a guess like a login's: limited per account the same way.
         if let Some(limiter) = &state.limits.login_username {

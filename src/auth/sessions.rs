@@ -9,9 +9,8 @@ use poem_openapi::{
     ApiResponse, Object, OpenApi, param::Path, param::Query, payload::Json, types::Example,
 };
 
-use super::{AuthState, AuthTags, BearerAuth};
+use super::{AuthState, AuthTags, BearerAuth, refuse_accountless};
 use crate::{
-    domain::Role,
     error::ApiError,
     metrics::{add, bump},
     token::AccessClaims,
@@ -72,9 +71,7 @@ impl AuthState {
     /// The account behind a bearer token, which must still exist and be active, and whose
     /// session must not have ended.
     async fn session_owner(&self, claims: &AccessClaims) -> Result<i64, ApiError> {
-        if claims.role == Role::Anonymous {
-            return Err(ApiError::ANONYMOUS_HAS_NO_SESSIONS);
-        }
+        refuse_accountless(claims, ApiError::ANONYMOUS_HAS_NO_SESSIONS)?;
         Ok(self.load_live_caller(claims).await?.id)
     }
 }

@@ -4,7 +4,7 @@ use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 
 use super::{AuthState, AuthTags};
-use crate::keys::Jwks;
+use crate::{customers, keys::Jwks};
 
 pub struct WellKnownApi;
 
@@ -29,17 +29,22 @@ pub struct Discovery {
     /// The OAuth 2.0 token endpoint (RFC 6749 §3.2). simplejwt's username-and-password
     /// endpoint, `/auth/token/`, is no OAuth grant and is not listed.
     pub token_endpoint: String,
-    /// `["refresh_token"]`; absent with rotation off (a public client's refresh token must
-    /// then be rotated or sender-constrained, RFC 9700 §4.14.2, so the grant is not offered).
-    pub grant_types_supported: Option<Vec<String>>,
-    /// Always `["none"]`: public clients; no client is registered.
+    /// `client_credentials`, and `refresh_token` with rotation on (a public client's refresh
+    /// token must be rotated or sender-constrained, RFC 9700 §4.14.2, so without rotation that
+    /// grant is not offered).
+    pub grant_types_supported: Vec<String>,
+    /// Registered clients authenticate by HTTP Basic or in the form; public clients (the
+    /// `refresh_token` grant) do not.
     pub token_endpoint_auth_methods_supported: Vec<String>,
+    /// The scopes of Tessera's own resource server, the customer service. Clients may be
+    /// registered with others for other services (RFC 8414 §2 lets a server leave some out).
+    pub scopes_supported: Vec<String>,
     /// Always `["RS256"]`.
     pub access_token_signing_alg_values_supported: Vec<String>,
     /// The `aud` every access token carries (Tessera's addition: no standard field says it,
     /// and consumers must check it).
     pub audience: String,
-    /// RFC 7662, for callers holding the introspection secret or an admin token.
+    /// RFC 7662, for registered clients, callers holding the introspection secret, and admins.
     pub introspection_endpoint: String,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
     /// RFC 7009; public clients call it with the token alone.
@@ -53,8 +58,20 @@ impl Discovery {
             issuer: base.to_owned(),
             jwks_uri: format!("{base}/.well-known/jwks.json"),
             token_endpoint: format!("{base}/auth/oauth/token/"),
-            grant_types_supported: rotates_refresh_tokens.then(|| vec!["refresh_token".into()]),
-            token_endpoint_auth_methods_supported: vec!["none".into()],
+            grant_types_supported: std::iter::once("client_credentials")
+                .chain(rotates_refresh_tokens.then_some("refresh_token"))
+                .map(String::from)
+                .collect(),
+            token_endpoint_auth_methods_supported: [
+                "client_secret_basic",
+                "client_secret_post",
+                "none",
+            ]
+            .map(String::from)
+            .to_vec(),
+            scopes_supported: [customers::READ_SCOPE, customers::WRITE_SCOPE]
+                .map(String::from)
+                .to_vec(),
             access_token_signing_alg_values_supported: vec!["RS256".into()],
             audience: audience.to_owned(),
             introspection_endpoint: format!("{base}/auth/token/introspect/"),

@@ -1,5 +1,6 @@
 //! What each subcommand does; `main` only parses and dispatches here.
 
+mod clients;
 mod users;
 
 use anyhow::{Context, bail};
@@ -25,6 +26,7 @@ pub async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Users { command } => users::run(command, &settings).await,
+        Command::Clients { command } => clients::run(command, &settings).await,
         Command::Keys {
             command: KeysCommand::List { .. },
         } => list_keys(&settings).await,

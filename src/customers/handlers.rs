@@ -290,16 +290,20 @@ impl CustomersState {
 impl CustomersApi {
     /// List customers
     ///
-    /// `page` starts at 1; `page_size` defaults to 20, at most 100.
+    /// `page` starts at 1; `page_size` defaults to 20, at most 100. Service tokens need
+    /// `customers:read`.
     #[oai(path = "/customers/", method = "get", operation_id = "list_customers")]
     async fn list(
         &self,
         state: Data<&Arc<CustomersState>>,
-        _auth: CustomerAuth,
+        auth: CustomerAuth,
         page: Query<Option<u64>>,
         page_size: Query<Option<u64>>,
-    ) -> Result<ListResponse, Failure<{ BAD_REQUEST | UNAUTHORIZED | NOT_FOUND | UNAVAILABLE }>>
-    {
+    ) -> Result<
+        ListResponse,
+        Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
+    > {
+        auth.require_read()?;
         let pagination = Pagination::new(page.0, page_size.0)?;
         let (rows, count) = list_page(&state.db, &pagination).await?;
         let (next, previous) = pagination.links(count, &format!("{}/customers/", state.public_url));
@@ -312,6 +316,8 @@ impl CustomersApi {
     }
 
     /// Get a customer
+    ///
+    /// Service tokens need `customers:read`.
     #[oai(
         path = "/customers/:id/",
         method = "get",
@@ -320,16 +326,19 @@ impl CustomersApi {
     async fn get(
         &self,
         state: Data<&Arc<CustomersState>>,
-        _auth: CustomerAuth,
+        auth: CustomerAuth,
         id: Path<i64>,
-    ) -> Result<CustomerResponse, Failure<{ BAD_REQUEST | UNAUTHORIZED | NOT_FOUND | UNAVAILABLE }>>
-    {
+    ) -> Result<
+        CustomerResponse,
+        Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
+    > {
+        auth.require_read()?;
         Ok(CustomerResponse::Ok(Json(state.find(id.0).await?.into())))
     }
 
     /// Create a customer
     ///
-    /// Registered tokens only; anonymous tokens get 403.
+    /// Registered tokens, and service tokens with `customers:write`; anonymous tokens get 403.
     #[oai(
         path = "/customers/",
         method = "post",
@@ -362,7 +371,8 @@ impl CustomersApi {
 
     /// Update a customer
     ///
-    /// Any of name, mobile and customer_type. Registered tokens only.
+    /// Any of name, mobile and customer_type. Registered tokens, and service tokens with
+    /// `customers:write`.
     #[oai(
         path = "/customers/:id/",
         method = "patch",
@@ -414,7 +424,7 @@ impl CustomersApi {
 
     /// Delete a customer
     ///
-    /// Registered tokens only.
+    /// Registered tokens, and service tokens with `customers:write`.
     #[oai(
         path = "/customers/:id/",
         method = "delete",

@@ -1,5 +1,6 @@
 //! The customer resource service (seed 000's customer API): a separate process that trusts the
-//! token service only through its JWKS. Anonymous tokens may read; registered ones may write.
+//! token service only through its JWKS. Anonymous tokens may read; registered ones may write;
+//! service tokens may do what their scopes say (`customers:read`, `customers:write`).
 
 mod handlers;
 
@@ -28,7 +29,8 @@ pub struct CustomersState {
 
 #[derive(Tags)]
 pub enum CustomerTags {
-    /// Customers: anonymous tokens read, registered tokens read and write.
+    /// Customers: anonymous tokens read, registered tokens read and write, service tokens as
+    /// their scopes say.
     Customers,
 }
 
@@ -37,13 +39,28 @@ pub enum CustomerTags {
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "verify_bearer")]
 pub struct CustomerAuth(pub AccessClaims);
 
+/// The scope a service token needs to read customers.
+pub const READ_SCOPE: &str = "customers:read";
+/// ... and to create, change or delete them.
+pub const WRITE_SCOPE: &str = "customers:write";
+
 impl CustomerAuth {
-    /// Registered roles (customer, staff, admin) may change data; anonymous tokens only read.
-    pub fn require_write(&self) -> Result<(), ApiError> {
-        if self.0.role == Role::Anonymous {
-            Err(ApiError::ANONYMOUS_MAY_ONLY_READ)
+    /// Every user token may read; a service token needs `customers:read`.
+    pub fn require_read(&self) -> Result<(), ApiError> {
+        if self.0.role == Role::Service && !self.0.has_scope(READ_SCOPE) {
+            Err(ApiError::NEEDS_CUSTOMERS_READ)
         } else {
             Ok(())
+        }
+    }
+
+    /// Registered roles (customer, staff, admin) may change data; anonymous tokens only read;
+    /// a service token needs `customers:write`.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        match self.0.role {
+            Role::Anonymous => Err(ApiError::ANONYMOUS_MAY_ONLY_READ),
+            Role::Service if !self.0.has_scope(WRITE_SCOPE) => Err(ApiError::NEEDS_CUSTOMERS_WRITE),
+            _ => Ok(()),
         }
     }
 }

@@ -4,7 +4,8 @@ use sea_orm::sea_query::StringLen;
 
 use super::FieldError;
 
-/// Who a token speaks for. Self-registration gives `Customer`; `Anonymous` has tokens, no account.
+/// Who a token speaks for. Self-registration gives `Customer`; `Anonymous` (a read-only
+/// visitor) and `Service` (an OAuth client acting for itself) have tokens, no account.
 /// It is also the `users.role` column's type, so a stored role is parsed once, where it is read.
 #[derive(
     Debug,
@@ -29,6 +30,8 @@ pub enum Role {
     Admin,
     #[sea_orm(string_value = "anonymous")]
     Anonymous,
+    #[sea_orm(string_value = "service")]
+    Service,
 }
 
 impl Role {
@@ -38,13 +41,14 @@ impl Role {
             Role::Staff => "staff",
             Role::Admin => "admin",
             Role::Anonymous => "anonymous",
+            Role::Service => "service",
         }
     }
 
-    /// A role an account can hold (anonymous is for tokens only).
+    /// A role an account can hold (anonymous and service are for tokens only).
     pub fn parse_account_role(raw: &str) -> Result<Self, FieldError> {
         match raw.parse() {
-            Ok(Role::Anonymous) | Err(()) => Err(FieldError::new(
+            Ok(Role::Anonymous | Role::Service) | Err(()) => Err(FieldError::new(
                 "role",
                 format!(
                     "\"{}\" is not a valid choice.",
@@ -70,6 +74,7 @@ impl FromStr for Role {
             "staff" => Ok(Role::Staff),
             "admin" => Ok(Role::Admin),
             "anonymous" => Ok(Role::Anonymous),
+            "service" => Ok(Role::Service),
             _ => Err(()),
         }
     }
@@ -93,8 +98,9 @@ mod tests {
     }
 
     #[test]
-    fn anonymous_and_unknown_are_not_account_roles() {
+    fn token_only_and_unknown_are_not_account_roles() {
         assert!(Role::parse_account_role("anonymous").is_err());
+        assert!(Role::parse_account_role("service").is_err());
         assert!(Role::parse_account_role("root").is_err());
         assert!(Role::parse_account_role("Admin").is_err());
     }

@@ -102,6 +102,26 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `key` has a token left, without taking it: for limits that count failures only,
+    /// which take their token through [`check`](Self::check) once the attempt has failed.
+    pub fn peek(&self, key: impl Hash) -> Result<(), Duration> {
+        let key = self.hasher.hash_one(key);
+        let capacity = f64::from(self.rate.burst);
+        let per_second = capacity / self.rate.period.as_secs_f64();
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(bucket) = buckets.get(&key) else {
+            return Ok(());
+        };
+        let tokens = (bucket.tokens
+            + Instant::now().duration_since(bucket.updated).as_secs_f64() * per_second)
+            .min(capacity);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - tokens) / per_second))
+        }
+    }
+
     /// [`check`](Self::check) as the API answers it: 429 with `Retry-After` in whole seconds.
     pub fn admit(&self, key: impl Hash) -> Result<(), ApiError> {
         self.check(key).map_err(|wait| ApiError::RateLimited {
@@ -179,6 +199,26 @@ mod tests {
             "{wait:?}"
         );
         assert!(limiter.check("b").is_ok(), "keys are independent");
+    }
+
+    #[test]
+    fn peeking_takes_nothing() {
+        let limiter = RateLimiter::new(Rate {
+            burst: 2,
+            period: Duration::from_secs(60),
+        });
+        for _ in 0..5 {
+            assert!(limiter.peek("a").is_ok());
+        }
+        limiter.check("a").unwrap();
+        limiter.check("a").unwrap();
+        assert!(limiter.peek("a").is_err());
+        assert!(limiter.peek("b").is_ok());
+        assert_eq!(
+            limiter.buckets.lock().unwrap().len(),
+            1,
+            "a peek stores no key"
+        );
     }
 
     #[test]

@@ -11,7 +11,8 @@ pub enum TokenType {
 }
 
 /// RFC 9068 claims plus simplejwt's `token_type` and `user_id`, and our `role`, `username` and
-/// `sid`.
+/// `sid`. A service token (the `client_credentials` grant) has `sub` = `client_id`, a `scope`,
+/// role `service`, and none of `user_id`, `username` or `sid`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AccessClaims {
     pub iss: String,
@@ -32,6 +33,19 @@ pub struct AccessClaims {
     /// session is revoked, introspection calls the token inactive although its signature holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
+    /// RFC 9068 §2.2.3, space-separated: what a service token may do. User tokens carry none;
+    /// their role decides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+}
+
+impl AccessClaims {
+    /// Whether the token carries `scope` (only service tokens carry any).
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope
+            .as_deref()
+            .is_some_and(|granted| granted.split(' ').any(|s| s == scope))
+    }
 }
 
 /// A refresh token's claims. `fam` names the rotation family, so reuse of any member can

@@ -4,7 +4,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use serde::Serialize;
 
 use super::{AccessClaims, RefreshClaims, Subject, TokenSettings, TokenType};
-use crate::{domain::Role, keys::SharedKeyRing, refresh::Successor};
+use crate::{
+    domain::{Role, Scopes},
+    keys::SharedKeyRing,
+    refresh::Successor,
+};
 
 /// How long tokens live, by kind of subject (simplejwt's defaults, shorter for anonymous).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,7 +178,32 @@ impl TokenIssuer {
             role: subject.role,
             username: subject.username.clone(),
             sid: Some(family.to_owned()),
+            scope: None,
         }
+    }
+
+    /// A service token (RFC 6749 §4.4, RFC 9068): the client is its own subject, `scope` says
+    /// what it may do, and there is no refresh token or session: the client asks again.
+    pub fn issue_service_access(&self, client_id: &str, scope: &Scopes) -> String {
+        let now = chrono::Utc::now().timestamp();
+        let claims = AccessClaims {
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            sub: client_id.to_owned(),
+            exp: now + self.lifetimes_for(Role::Service).0,
+            iat: now,
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            client_id: client_id.to_owned(),
+            token_type: TokenType::Access,
+            user_id: None,
+            role: Role::Service,
+            username: None,
+            sid: None,
+            scope: Some(scope.to_string()),
+        };
+        let ring = self.keys.current();
+        let key = ring.active();
+        jws("RS256", "at+jwt", &key.kid, &claims, |m| key.sign_rs256(m))
     }
 
     /// (access, refresh) lifetimes in seconds.

@@ -28,5 +28,6 @@ mod refresh;
 mod refresh_store;
 mod register;
 mod secrets;
+mod service_clients;
 mod sessions;
 mod token;
