@@ -7,14 +7,18 @@ use reqwest::StatusCode;
 use tessera::domain::Role;
 
 use crate::{
-    helpers::{Sessions, TestApp, TestUser, settings_with_sessions, status_and_json},
-    on_every_session_store,
+    helpers::{
+        Backend, Sessions, TestApp, TestDatabase, TestUser, settings_with_sessions, status_and_json,
+    },
+    on_both_backends, on_every_session_store,
 };
 
 on_every_session_store!(
     users_commands_change_accounts_and_end_sessions_as_the_api_does,
     set_password_asks_again_on_a_mismatch_and_ends_every_session,
 );
+
+on_both_backends!(clients_commands_register_rotate_disable_and_delete_service_clients);
 
 struct Run {
     success: bool,
@@ -321,4 +325,130 @@ fn a_missing_database_is_reported_with_what_to_do() {
         "{stderr}\n(if PostgreSQL is not running: `pg_ctlcluster --skip-systemctl-redirect \
          $(ls /etc/postgresql) main start`)"
     );
+}
+
+/// The value of the `name:` line `tessera clients create` (or `rotate-secret`) printed.
+fn printed(stdout: &str, name: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {stdout}"))
+        .trim()
+        .to_owned()
+}
+
+async fn client_credentials(app: &TestApp, id: &str, secret: &str) -> StatusCode {
+    app.client
+        .post(app.url("/auth/oauth/token/"))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+async fn clients_commands_register_rotate_disable_and_delete_service_clients(backend: Backend) {
+    let db = TestDatabase::create(backend).await;
+    let app = TestApp::spawn(&db).await;
+    let created = tessera(
+        &app,
+        &[
+            "clients",
+            "create",
+            "--name",
+            "billing",
+            "--scopes",
+            "customers:read customers:write",
+        ],
+        "",
+    )
+    .await
+    .ok("clients create");
+    let (id, secret) = (
+        printed(&created, "client_id"),
+        printed(&created, "client_secret"),
+    );
+    assert_eq!(
+        printed(&created, "scopes"),
+        "customers:read customers:write"
+    );
+    assert_eq!(client_credentials(&app, &id, &secret).await, StatusCode::OK);
+
+    let taken = tessera(&app, &["clients", "create", "--name", "billing"], "").await;
+    assert!(!taken.success);
+    assert!(
+        taken
+            .stderr
+            .contains("a client named \"billing\" exists already"),
+        "{}",
+        taken.stderr
+    );
+    let bad_scope = tessera(
+        &app,
+        &["clients", "create", "--name", "x", "--scopes", "a\\b"],
+        "",
+    )
+    .await;
+    assert!(!bad_scope.success);
+    assert!(bad_scope.stderr.contains("scopes:"), "{}", bad_scope.stderr);
+
+    let listed = tessera(&app, &["clients", "list"], "")
+        .await
+        .ok("clients list");
+    assert!(
+        listed.contains(&id) && listed.contains("billing") && listed.contains("active"),
+        "{listed}"
+    );
+    assert!(!listed.contains(&secret), "a listing never shows a secret");
+
+    // By name or by id; the old secret stops at once.
+    let rotated = tessera(&app, &["clients", "rotate-secret", "billing"], "")
+        .await
+        .ok("rotate-secret");
+    let new_secret = printed(&rotated, "client_secret");
+    assert_eq!(printed(&rotated, "client_id"), id);
+    assert_eq!(
+        client_credentials(&app, &id, &secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        client_credentials(&app, &id, &new_secret).await,
+        StatusCode::OK
+    );
+
+    tessera(&app, &["clients", "set-active", &id, "false"], "")
+        .await
+        .ok("set-active");
+    assert_eq!(
+        client_credentials(&app, &id, &new_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let listed = tessera(&app, &["clients", "list"], "")
+        .await
+        .ok("clients list");
+    assert!(listed.contains("disabled"), "{listed}");
+    tessera(&app, &["clients", "set-active", &id, "true"], "")
+        .await
+        .ok("set-active");
+    assert_eq!(
+        client_credentials(&app, &id, &new_secret).await,
+        StatusCode::OK
+    );
+
+    tessera(&app, &["clients", "delete", "billing"], "")
+        .await
+        .ok("delete");
+    assert_eq!(
+        client_credentials(&app, &id, &new_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let gone = tessera(&app, &["clients", "delete", "billing"], "").await;
+    assert!(!gone.success);
+    assert!(
+        gone.stderr.contains("no client \"billing\""),
+        "{}",
+        gone.stderr
+    );
+    app.stop().await;
 }

@@ -20,6 +20,7 @@ mod introspection;
 mod jwks;
 mod metrics;
 mod oauth;
+mod oauth2_crate;
 mod openapi_drift;
 mod operations;
 mod rate_limits;
