@@ -166,23 +166,36 @@ pub async fn find(db: &DatabaseConnection, id_or_name: &str) -> anyhow::Result<O
     row.map(Client::try_from).transpose()
 }
 
-/// The active client `client_id` names, if `secret` is its secret. The digests are compared
-/// in constant time, and an unknown id costs one comparison too.
+/// What presenting a client id and secret came to.
+#[derive(Debug)]
+pub enum Authentication {
+    Authenticated(Client),
+    /// The id is a client's: the secret is not its own, or the client is disabled.
+    Refused,
+    /// No client has the id (which may be anything, a misplaced secret even: not to be logged).
+    UnknownClient,
+}
+
+/// Whether `secret` is the secret of the active client `client_id` names. The digests are
+/// compared in constant time, and an unknown id costs one comparison too.
 pub async fn authenticate(
     db: &DatabaseConnection,
     client_id: &ClientId,
     secret: &str,
-) -> anyhow::Result<Option<Client>> {
+) -> anyhow::Result<Authentication> {
     let row = find_row(db, client_id.as_ref()).await?;
     let presented = digest_hex(secret);
     let stored = row
         .as_ref()
         .map_or_else(|| "-".repeat(64), |row| row.secret_hash.clone());
     let secret_matches = verify_slices_are_equal(presented.as_bytes(), stored.as_bytes()).is_ok();
-    match row {
-        Some(row) if secret_matches && row.is_active => Ok(Some(row.try_into()?)),
-        _ => Ok(None),
-    }
+    Ok(match row {
+        Some(row) if secret_matches && row.is_active => {
+            Authentication::Authenticated(row.try_into()?)
+        }
+        Some(_) => Authentication::Refused,
+        None => Authentication::UnknownClient,
+    })
 }
 
 /// Whether `client_id` names a client that is still active: a service token outlives neither

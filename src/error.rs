@@ -149,6 +149,8 @@ impl ApiError {
         ApiError::Forbidden("Anonymous tokens have no password.");
     pub const SERVICE_HAS_NO_ACCOUNT: Self =
         ApiError::Forbidden("Service tokens act for a client, not an account.");
+    pub const SERVICE_MAY_ONLY_READ: Self =
+        ApiError::Forbidden("This service token has no write scope: it may only read.");
     pub const NEEDS_CUSTOMERS_READ: Self =
         ApiError::Forbidden("This token lacks the customers:read scope.");
     pub const NEEDS_CUSTOMERS_WRITE: Self =

@@ -18,7 +18,7 @@ impl MigrationTrait for Migration {
                     // SHA-256 of the generated secret, hex: the secret itself is shown once.
                     .col(string_len(OauthClients::SecretHash, 64))
                     // Space-separated, as the `scope` parameter and claim write them.
-                    .col(string_len(OauthClients::Scopes, 2048))
+                    .col(text(OauthClients::Scopes))
                     .col(boolean(OauthClients::IsActive))
                     .col(timestamp_with_time_zone(OauthClients::CreatedAt))
                     .col(timestamp_with_time_zone(OauthClients::SecretSetAt))

@@ -7,7 +7,7 @@ use poem::Request;
 
 use super::AuthState;
 use crate::{
-    clients::{self, Client},
+    clients::{self, Authentication, Client},
     domain::ClientId,
     error::ApiError,
     metrics::bump,
@@ -52,22 +52,34 @@ impl AuthState {
         req: &Request,
         credentials: &ClientCredentials,
     ) -> Result<Option<Client>, ApiError> {
-        let presented_id = ClientId::parse(&credentials.client_id);
-        // An id that could name no client is one limiter key, so junk cannot mint keys.
-        let limit_key = presented_id.as_ref().map_or("", AsRef::as_ref);
-        self.limits.admit_client_auth(req, limit_key)?;
-        let client = match &presented_id {
+        self.limits.admit_client_auth(req)?;
+        let outcome = match ClientId::parse(&credentials.client_id) {
             Some(id) if credentials.secret.len() <= MAX_SECRET_LENGTH => {
-                clients::authenticate(&self.db, id, &credentials.secret).await?
+                clients::authenticate(&self.db, &id, &credentials.secret).await
             }
-            _ => None,
+            _ => Ok(Authentication::UnknownClient),
         };
-        if client.is_none() {
-            self.limits.client_auth_failed(req, limit_key);
-            bump(&self.metrics.tokens.client_auth_failures);
-            tracing::info!(client_id = limit_key, "client authentication refused");
+        let refused = match outcome {
+            Ok(Authentication::Authenticated(client)) => {
+                self.limits.client_auth_succeeded(req);
+                return Ok(Some(client));
+            }
+            Err(cause) => {
+                // Not the caller's failure: its attempt is given back.
+                self.limits.client_auth_succeeded(req);
+                return Err(cause.into());
+            }
+            Ok(refused) => refused,
+        };
+        bump(&self.metrics.tokens.client_auth_failures);
+        match refused {
+            Authentication::Refused => tracing::info!(
+                client_id = %credentials.client_id,
+                "client authentication refused: wrong secret, or a disabled client"
+            ),
+            _ => tracing::info!("client authentication refused: no client has that id"),
         }
-        Ok(client)
+        Ok(None)
     }
 }
 

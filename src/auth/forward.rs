@@ -36,8 +36,20 @@ pub const FORWARD_AUTH_PATH: &str = "/auth/forward";
 
 impl AuthState {
     /// With `forward_auth_check_session`, a token whose session has ended (logout, logout
-    /// everywhere, a deactivated account) is refused at once rather than at its `exp`.
+    /// everywhere, a deactivated account), or whose client was disabled or deleted, is refused
+    /// at once rather than at its `exp`.
     async fn check_forward_session(&self, claims: &AccessClaims) -> Result<(), ApiError> {
+        if claims.role == Role::Service && self.forward_auth_check_session {
+            return match crate::clients::is_active(&self.db, &claims.client_id).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(ApiError::BearerNotValid),
+                // Refused while the database is down, as a session check is while the store is.
+                Err(cause) => {
+                    let _logged = ApiError::from(cause);
+                    Err(ApiError::BearerNotValid)
+                }
+            };
+        }
         let Some(session) =
             SessionRef::of_access(claims).filter(|_| self.forward_auth_check_session)
         else {
@@ -64,10 +76,23 @@ fn authorize(
     req: &Request,
     own_method: Option<&str>,
 ) -> Result<(), ApiError> {
-    if claims.role == Role::Anonymous && !only_reads(req, own_method) {
-        return Err(ApiError::ANONYMOUS_MAY_ONLY_READ);
+    let writes = || !only_reads(req, own_method);
+    match claims.role {
+        Role::Anonymous if writes() => Err(ApiError::ANONYMOUS_MAY_ONLY_READ),
+        // Which resource the request is for, forward auth does not know: any `<resource>:write`
+        // scope lets a service token past, and the upstream checks which (`X-Auth-Scope`).
+        Role::Service if writes() && !has_a_write_scope(claims) => {
+            Err(ApiError::SERVICE_MAY_ONLY_READ)
+        }
+        _ => Ok(()),
     }
-    Ok(())
+}
+
+fn has_a_write_scope(claims: &AccessClaims) -> bool {
+    claims
+        .scope
+        .as_deref()
+        .is_some_and(|scope| scope.split(' ').any(|s| s.ends_with(":write")))
 }
 
 /// Whether the request being authorised is known to be a read. A client can add a method
@@ -97,8 +122,8 @@ impl ForwardAuthApi {
     ///
     /// For gateways: nginx `auth_request`, Traefik ForwardAuth, and Envoy `ext_authz` (which asks
     /// with the original method and path below this one). 200 with the caller's identity
-    /// in `X-Auth-*` headers, 401 without a valid access token, 403 when an anonymous token
-    /// asks for a method that writes. The original method is read from `X-Forwarded-Method`
+    /// in `X-Auth-*` headers, 401 without a valid access token, 403 when an anonymous token,
+    /// or a service token without a `<resource>:write` scope, asks for a method that writes. The original method is read from `X-Forwarded-Method`
     /// (Traefik) and `X-Original-Method` (set it in nginx); an anonymous token passes only when
     /// every such header names a read. Nothing else: nginx turns any other status into a 500.
     /// A signature check only, no database or Redis round trip, unless the operator turned on

@@ -23,6 +23,10 @@ use crate::{
     refresh::SessionRef,
 };
 
+/// What a registered client needs to call introspection: the answers name any user's account
+/// and session, which not every service should learn.
+pub const INTROSPECT_SCOPE: &str = "tokens:introspect";
+
 /// The shared secret resource servers authenticate to the introspection endpoint with.
 #[derive(Clone)]
 pub struct IntrospectionSecret(String);
@@ -124,9 +128,10 @@ impl IntrospectionApi {
     ///
     /// RFC 7662, for resource servers that would rather ask than verify: whether a token is
     /// active now, which also catches what a signature check cannot (a revoked session, a
-    /// deactivated account, a disabled client). The caller authenticates with HTTP Basic (a
-    /// registered client's id and secret, or any client id with the `introspection_secret` as
-    /// password), `Authorization: Bearer <introspection_secret>`, or an admin's access token.
+    /// deactivated account, a disabled client). The caller authenticates with HTTP Basic (the
+    /// id and secret of a registered client with the `tokens:introspect` scope, or any client
+    /// id with the `introspection_secret` as password), `Authorization: Bearer
+    /// <introspection_secret>`, or an admin's access token.
     #[oai(
         path = "/auth/token/introspect/",
         method = "post",
@@ -183,8 +188,8 @@ impl IntrospectionApi {
 
 impl AuthState {
     /// RFC 7662 §2.1: the caller holds the introspection secret (HTTP Basic with any client id,
-    /// or as a bearer token), is a registered client (HTTP Basic with its id and secret), or is
-    /// an admin whose own token introspects as active now.
+    /// or as a bearer token), is a registered client with `tokens:introspect` (HTTP Basic with
+    /// its id and secret), or is an admin whose own token introspects as active now.
     async fn authenticate_introspection_caller(&self, req: &Request) -> Result<(), ApiError> {
         let header = req
             .headers()
@@ -214,7 +219,10 @@ impl AuthState {
             };
             holds_secret
                 || match ClientCredentials::from_basic(credentials) {
-                    Some(client) => self.authenticate_client(req, &client).await?.is_some(),
+                    Some(client) => self
+                        .authenticate_client(req, &client)
+                        .await?
+                        .is_some_and(|client| client.scopes.contains(INTROSPECT_SCOPE)),
                     None => false,
                 }
         } else if scheme.eq_ignore_ascii_case("bearer") {

@@ -85,10 +85,10 @@ pub struct RateLimits {
     pub login_username: Option<RateLimiter>,
     pub register: Option<RateLimiter>,
     pub anonymous: Option<RateLimiter>,
-    /// Failed client authentications, per IP and per client id, at the login rates: a
-    /// secret is guessed like a password, but a client that authenticates is never slowed.
+    /// Failed client authentications per client IP, at the login rate. Not per client id as
+    /// well: a client id is public (every service token's `sub`), so a limit per id would let
+    /// anyone lock a client out, and a 256-bit secret is not guessed one id at a time.
     pub client_auth_failures: Option<RateLimiter>,
-    pub client_auth_failures_per_client: Option<RateLimiter>,
     pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
@@ -100,7 +100,6 @@ impl RateLimits {
             register: settings.register.map(RateLimiter::new),
             anonymous: settings.anonymous.map(RateLimiter::new),
             client_auth_failures: settings.login.map(RateLimiter::new),
-            client_auth_failures_per_client: settings.login_username.map(RateLimiter::new),
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
@@ -113,34 +112,18 @@ impl RateLimits {
         }
     }
 
-    /// 429 once `client_id`, or the client `req` came from, has failed to authenticate as
-    /// often as the login limits allow; nothing is taken until an attempt fails.
-    pub fn admit_client_auth(&self, req: &Request, client_id: &str) -> Result<(), ApiError> {
-        let ip = client_ip(req, &self.trusted_proxies);
-        let by_ip = self
-            .client_auth_failures
-            .as_ref()
-            .zip(ip)
-            .map_or(Ok(()), |(limiter, ip)| limiter.peek(ip));
-        let by_client = self
-            .client_auth_failures_per_client
-            .as_ref()
-            .map_or(Ok(()), |limiter| limiter.peek(client_id));
-        by_ip.and(by_client).map_err(|wait| ApiError::RateLimited {
-            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })
+    /// Takes one client-authentication attempt from the client `req` came from (429 once its
+    /// failures have spent the login limit); [`Self::client_auth_succeeded`] gives it back.
+    pub fn admit_client_auth(&self, req: &Request) -> Result<(), ApiError> {
+        self.admit(&self.client_auth_failures, req)
     }
 
-    /// Counts a failed client authentication against both limits.
-    pub fn client_auth_failed(&self, req: &Request, client_id: &str) {
+    pub fn client_auth_succeeded(&self, req: &Request) {
         if let (Some(limiter), Some(ip)) = (
             &self.client_auth_failures,
             client_ip(req, &self.trusted_proxies),
         ) {
-            let _ = limiter.check(ip);
-        }
-        if let Some(limiter) = &self.client_auth_failures_per_client {
-            let _ = limiter.check(client_id);
+            limiter.refund(ip);
         }
     }
 }

@@ -320,6 +320,8 @@ fn presented_client<'a>(
             "invalid_request",
             "Use one client authentication method: HTTP Basic or client_secret, not both.",
         ))),
+        // Go's x/oauth2 tries Basic with an empty secret first: a public client naming itself.
+        (Some(credentials), None) if credentials.secret.is_empty() => Ok(None),
         (Some(credentials), None) => match parameter("client_id") {
             Some(other) if other != credentials.client_id => {
                 Err(Box::new(TokenEndpointResponse::bad_request(

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 
-use super::{AuthState, AuthTags};
+use super::{AuthState, AuthTags, introspection::INTROSPECT_SCOPE};
 use crate::{customers, keys::Jwks};
 
 pub struct WellKnownApi;
@@ -36,7 +36,7 @@ pub struct Discovery {
     /// Registered clients authenticate by HTTP Basic or in the form; public clients (the
     /// `refresh_token` grant) do not.
     pub token_endpoint_auth_methods_supported: Vec<String>,
-    /// The scopes of Tessera's own resource server, the customer service. Clients may be
+    /// Tessera's own scopes: the customer service's, and introspection's. Clients may be
     /// registered with others for other services (RFC 8414 §2 lets a server leave some out).
     pub scopes_supported: Vec<String>,
     /// Always `["RS256"]`.
@@ -69,9 +69,13 @@ impl Discovery {
             ]
             .map(String::from)
             .to_vec(),
-            scopes_supported: [customers::READ_SCOPE, customers::WRITE_SCOPE]
-                .map(String::from)
-                .to_vec(),
+            scopes_supported: [
+                customers::READ_SCOPE,
+                customers::WRITE_SCOPE,
+                INTROSPECT_SCOPE,
+            ]
+            .map(String::from)
+            .to_vec(),
             access_token_signing_alg_values_supported: vec!["RS256".into()],
             audience: audience.to_owned(),
             introspection_endpoint: format!("{base}/auth/token/introspect/"),

@@ -102,23 +102,15 @@ impl RateLimiter {
         }
     }
 
-    /// Whether `key` has a token left, without taking it: for limits that count failures only,
-    /// which take their token through [`check`](Self::check) once the attempt has failed.
-    pub fn peek(&self, key: impl Hash) -> Result<(), Duration> {
+    /// Gives back the token a [`check`](Self::check) of `key` took: for limits that count
+    /// failures only. Taking first and giving back on success bounds the attempts in flight
+    /// too, which asking first and taking on failure would not.
+    pub fn refund(&self, key: impl Hash) {
         let key = self.hasher.hash_one(key);
         let capacity = f64::from(self.rate.burst);
-        let per_second = capacity / self.rate.period.as_secs_f64();
-        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(bucket) = buckets.get(&key) else {
-            return Ok(());
-        };
-        let tokens = (bucket.tokens
-            + Instant::now().duration_since(bucket.updated).as_secs_f64() * per_second)
-            .min(capacity);
-        if tokens >= 1.0 {
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - tokens) / per_second))
+        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(bucket) = buckets.get_mut(&key) {
+            bucket.tokens = (bucket.tokens + 1.0).min(capacity);
         }
     }
 
@@ -202,22 +194,27 @@ mod tests {
     }
 
     #[test]
-    fn peeking_takes_nothing() {
+    fn a_refund_gives_back_one_token_and_never_more_than_the_burst() {
         let limiter = RateLimiter::new(Rate {
             burst: 2,
             period: Duration::from_secs(60),
         });
         for _ in 0..5 {
-            assert!(limiter.peek("a").is_ok());
+            limiter.check("a").unwrap();
+            limiter.refund("a");
         }
+        limiter.refund("a");
         limiter.check("a").unwrap();
         limiter.check("a").unwrap();
-        assert!(limiter.peek("a").is_err());
-        assert!(limiter.peek("b").is_ok());
+        assert!(
+            limiter.check("a").is_err(),
+            "the burst, not the refunds, is the cap"
+        );
+        limiter.refund("b");
         assert_eq!(
             limiter.buckets.lock().unwrap().len(),
             1,
-            "a peek stores no key"
+            "a refund stores no key"
         );
     }
 

@@ -174,6 +174,23 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
         .await
         .unwrap();
     assert_eq!(basic.status(), StatusCode::UNAUTHORIZED);
+    // Basic with an empty secret is a public client naming itself (Go's x/oauth2 tries it).
+    let public = app
+        .client
+        .post(app.url(TOKEN))
+        .basic_auth("mobile-app", Some(""))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", "not-a-token"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        public.json::<Value>().await.unwrap()["error"],
+        "invalid_grant"
+    );
 
     // A JSON body is not RFC 6749's request: invalid_request, not a 415.
     let json_body = app

@@ -274,12 +274,14 @@ async fn client_authentication_is_unambiguous_and_grants_stay_with_their_clients
     app.stop().await;
 }
 
+/// Per client IP at the login rate, failures only: a client that authenticates never spends
+/// the limit, and nobody can lock a client out by its (public) id from elsewhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_client_authentication_is_rate_limited_like_logins() {
     let db = TestDatabase::create(Backend::Sqlite).await;
     let mut settings = test_settings(&db);
     settings.rate_limits = RateLimitSettings {
-        login_username: Some(Rate {
+        login: Some(Rate {
             burst: 3,
             period: Duration::from_secs(60),
         }),
@@ -287,10 +289,8 @@ async fn failed_client_authentication_is_rate_limited_like_logins() {
     };
     let app = TestApp::spawn_with(settings).await;
     let (client, secret) = register(&app, "billing", "customers:read").await;
-    let (other, other_secret) = register(&app, "reports", "customers:read").await;
     let grant = [("grant_type", "client_credentials")];
 
-    // Successes never count.
     for _ in 0..6 {
         service_token(&app, &client, &secret).await;
     }
@@ -313,8 +313,6 @@ async fn failed_client_authentication_is_rate_limited_like_logins() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&retry_after), "{retry_after}");
-    // Another client's limit is its own.
-    service_token(&app, &other, &other_secret).await;
     app.stop().await;
 }
 
@@ -323,7 +321,7 @@ async fn registered_clients_introspect_and_a_disabled_clients_tokens_are_inactiv
     let db = TestDatabase::create(Backend::Sqlite).await;
     let app = TestApp::spawn(&db).await;
     let user = app.create_user(Role::Customer).await;
-    let (gateway, gateway_secret) = register(&app, "gateway", "").await;
+    let (gateway, gateway_secret) = register(&app, "gateway", "tokens:introspect").await;
     let (billing, billing_secret) = register(&app, "billing", "customers:read").await;
     let service = service_token(&app, &billing, &billing_secret).await;
     let introspect = |id: String, secret: String, token: String| {
@@ -380,6 +378,15 @@ async fn registered_clients_introspect_and_a_disabled_clients_tokens_are_inactiv
     )
     .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A client without the introspection scope learns nothing of other people's tokens.
+    let (reader, reader_secret) = register(&app, "reader", "customers:read").await;
+    let (status, _) = introspect(
+        reader.client_id.clone(),
+        reader_secret.expose().to_owned(),
+        user.access.clone(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     clients::delete(&app.state.db, &gateway).await.unwrap();
     let (status, _) = as_gateway(&user.access).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -409,7 +416,14 @@ async fn service_tokens_have_no_account_sessions_or_password() {
     assert_eq!(change.status(), StatusCode::FORBIDDEN);
 
     // A gateway learns the client and its scopes.
-    let forward = app.get_with_bearer("/auth/forward/", &token).await;
+    let forward = app
+        .client
+        .get(app.url("/auth/forward/"))
+        .bearer_auth(&token)
+        .header("X-Forwarded-Method", "GET")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(forward.status(), StatusCode::OK);
     assert_eq!(
         forward.headers()["x-auth-subject"],
@@ -418,5 +432,57 @@ async fn service_tokens_have_no_account_sessions_or_password() {
     assert_eq!(forward.headers()["x-auth-role"], "service");
     assert_eq!(forward.headers()["x-auth-scope"], "customers:read");
     assert!(forward.headers().get("x-auth-username").is_none());
+    app.stop().await;
+}
+
+/// Through a gateway: a service token writes only with a `<resource>:write` scope, and with
+/// `forward_auth_check_session` a disabled client's tokens stop at once.
+#[tokio::test]
+async fn forward_auth_holds_service_tokens_to_their_scopes_and_clients() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = test_settings(&db);
+    settings.forward_auth_check_session = true;
+    let app = TestApp::spawn_with(settings).await;
+    let (reader, reader_secret) = register(&app, "reports", "customers:read").await;
+    let (writer, writer_secret) = register(&app, "billing", "customers:read customers:write").await;
+    let forward = |token: String, method: &'static str| {
+        let app = &app;
+        async move {
+            app.client
+                .get(app.url("/auth/forward/"))
+                .bearer_auth(token)
+                .header("X-Forwarded-Method", method)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let read_only = service_token(&app, &reader, &reader_secret).await;
+    let read_write = service_token(&app, &writer, &writer_secret).await;
+    assert_eq!(
+        forward(read_only.clone(), "GET").await.status(),
+        StatusCode::OK
+    );
+    let refused = forward(read_only.clone(), "POST").await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        refused.json::<Value>().await.unwrap(),
+        ApiError::SERVICE_MAY_ONLY_READ.body().to_json().unwrap()
+    );
+    let allowed = forward(read_write.clone(), "DELETE").await;
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert_eq!(
+        allowed.headers()["x-auth-scope"],
+        "customers:read customers:write"
+    );
+
+    clients::set_active(&app.state.db, &writer, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        forward(read_write, "GET").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(forward(read_only, "GET").await.status(), StatusCode::OK);
     app.stop().await;
 }
