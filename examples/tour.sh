@@ -74,6 +74,8 @@ curl() {
   printf '\n>> %s\n' "${url:-curl $*}" >&2
   command curl --fail-with-body --show-error "$@"
 }
+# The README's `tessera ...` commands, on this run's data folder (TESSERA_DATA_DIR).
+tessera() { "$BIN" "$@"; }
 # shellcheck source=/dev/null
 source "$TOUR"
 echo
