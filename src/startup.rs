@@ -513,7 +513,7 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
     let error = match (operation_id, status) {
         ("obtain_token_pair", 401) => ApiError::NoActiveAccount,
         // Its caller authenticates with HTTP Basic or a bearer token, and sent neither.
-        ("introspect_token", 401) => ApiError::NotAuthenticated,
+        ("introspect_token" | "revoke_token", 401) => ApiError::NotAuthenticated,
         ("register", 403) => ApiError::ONLY_ADMINS_CREATE_STAFF,
         ("get_me", 403) => ApiError::ANONYMOUS_HAS_NO_ACCOUNT,
         ("list_sessions" | "end_session" | "logout_all", 403) => {

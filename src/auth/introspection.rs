@@ -155,7 +155,8 @@ impl IntrospectionApi {
     /// RFC 7009: a refresh token ends its session (every token of its family); an access
     /// token ends the session it was issued in, though it stays valid for JWKS consumers until
     /// it expires. `{}` whether or not the token was valid or already revoked, so the call is
-    /// safe to repeat; 400 only when `token` is missing.
+    /// safe to repeat; 400 only when `token` is missing. Public clients send the token alone;
+    /// a registered client may authenticate with HTTP Basic, and wrong credentials are a 401.
     #[oai(
         path = "/auth/token/revoke/",
         method = "post",
@@ -164,8 +165,10 @@ impl IntrospectionApi {
     async fn revoke(
         &self,
         state: Data<&Arc<AuthState>>,
+        req: &Request,
         body: AnyBody<TokenInput>,
-    ) -> Result<EmptyResponse, Failure<{ BODY }>> {
+    ) -> Result<EmptyResponse, Failure<{ BODY | UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
+        state.authenticate_revocation_caller(req).await?;
         let token = body.0.token()?;
         let ended = if let Ok(claims) = state.verifier.verify_refresh(&token) {
             state
@@ -200,31 +203,8 @@ impl AuthState {
         let credentials = credentials.trim();
         let secret = self.introspection_secret.as_ref();
         let allowed = if scheme.eq_ignore_ascii_case("basic") {
-            let password = STANDARD
-                .decode(credentials)
-                .ok()
-                .and_then(|decoded| String::from_utf8(decoded).ok())
-                .and_then(|pair| {
-                    pair.split_once(':')
-                        .map(|(_, password)| password.to_owned())
-                });
-            let holds_secret = match (secret, password) {
-                // RFC 6749 §2.3.1 form-encodes the secret first (Go's x/oauth2 and Authlib do;
-                // curl -u does not), so either form is accepted.
-                (Some(secret), Some(password)) => {
-                    secret.matches(&password)
-                        || form_decoded(&password).is_some_and(|decoded| secret.matches(&decoded))
-                }
-                _ => false,
-            };
-            holds_secret
-                || match ClientCredentials::from_basic(credentials) {
-                    Some(client) => self
-                        .authenticate_client(req, &client)
-                        .await?
-                        .is_some_and(|client| client.scopes.contains(INTROSPECT_SCOPE)),
-                    None => false,
-                }
+            self.basic_caller_allowed(req, credentials, Some(INTROSPECT_SCOPE))
+                .await?
         } else if scheme.eq_ignore_ascii_case("bearer") {
             if secret.is_some_and(|secret| secret.matches(credentials)) {
                 true
@@ -242,6 +222,67 @@ impl AuthState {
         } else {
             Err(ApiError::NotAuthenticated)
         }
+    }
+
+    /// RFC 7009 §2.1: a client that presents credentials must present good ones. None (a
+    /// public client), or a bearer token (which authenticates no client), is fine.
+    async fn authenticate_revocation_caller(&self, req: &Request) -> Result<(), ApiError> {
+        let Some((scheme, credentials)) = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split_once(' '))
+        else {
+            return Ok(());
+        };
+        if !scheme.eq_ignore_ascii_case("basic") {
+            return Ok(());
+        }
+        let public_client = ClientCredentials::from_basic(credentials)
+            .is_some_and(|client| client.secret.is_empty());
+        if public_client || self.basic_caller_allowed(req, credentials, None).await? {
+            Ok(())
+        } else {
+            Err(ApiError::NotAuthenticated)
+        }
+    }
+
+    /// HTTP Basic credentials (the part after the scheme): the introspection secret as the
+    /// password with any client id, or a registered client's id and secret (holding `scope`,
+    /// when one is named).
+    async fn basic_caller_allowed(
+        &self,
+        req: &Request,
+        credentials: &str,
+        scope: Option<&str>,
+    ) -> Result<bool, ApiError> {
+        let password = STANDARD
+            .decode(credentials.trim())
+            .ok()
+            .and_then(|decoded| String::from_utf8(decoded).ok())
+            .and_then(|pair| {
+                pair.split_once(':')
+                    .map(|(_, password)| password.to_owned())
+            });
+        let holds_secret = match (self.introspection_secret.as_ref(), password) {
+            // RFC 6749 §2.3.1 form-encodes the secret first (Go's x/oauth2 and Authlib do;
+            // curl -u does not), so either form is accepted.
+            (Some(secret), Some(password)) => {
+                secret.matches(&password)
+                    || form_decoded(&password).is_some_and(|decoded| secret.matches(&decoded))
+            }
+            _ => false,
+        };
+        if holds_secret {
+            return Ok(true);
+        }
+        let Some(client) = ClientCredentials::from_basic(credentials) else {
+            return Ok(false);
+        };
+        Ok(self
+            .authenticate_client(req, &client)
+            .await?
+            .is_some_and(|client| scope.is_none_or(|scope| client.scopes.contains(scope))))
     }
 
     /// Active means: genuine, unexpired, of a live session, and for an account that is still

@@ -47,7 +47,8 @@ pub struct Discovery {
     /// RFC 7662, for registered clients, callers holding the introspection secret, and admins.
     pub introspection_endpoint: String,
     pub introspection_endpoint_auth_methods_supported: Vec<String>,
-    /// RFC 7009; public clients call it with the token alone.
+    /// RFC 7009; public clients call it with the token alone, registered clients may
+    /// authenticate with HTTP Basic.
     pub revocation_endpoint: String,
     pub revocation_endpoint_auth_methods_supported: Vec<String>,
 }
@@ -81,7 +82,9 @@ impl Discovery {
             introspection_endpoint: format!("{base}/auth/token/introspect/"),
             introspection_endpoint_auth_methods_supported: vec!["client_secret_basic".into()],
             revocation_endpoint: format!("{base}/auth/token/revoke/"),
-            revocation_endpoint_auth_methods_supported: vec!["none".into()],
+            revocation_endpoint_auth_methods_supported: ["none", "client_secret_basic"]
+                .map(String::from)
+                .to_vec(),
         }
     }
 }

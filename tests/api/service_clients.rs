@@ -486,3 +486,58 @@ async fn forward_auth_holds_service_tokens_to_their_scopes_and_clients() {
     assert_eq!(forward(read_only, "GET").await.status(), StatusCode::OK);
     app.stop().await;
 }
+
+/// RFC 7009 §2.1: public clients revoke with the token alone; a client that authenticates
+/// must do so correctly.
+#[tokio::test]
+async fn revocation_takes_a_registered_clients_credentials_and_refuses_wrong_ones() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let user = app.create_user(Role::Customer).await;
+    let (client, secret) = register(&app, "billing", "").await;
+    let revoke = |id: &'static str, secret: String| {
+        let app = &app;
+        let refresh = user.refresh.clone();
+        let client_id = client.client_id.clone();
+        async move {
+            let id = if id.is_empty() {
+                client_id
+            } else {
+                id.to_owned()
+            };
+            app.client
+                .post(app.url("/auth/token/revoke/"))
+                .basic_auth(id, Some(secret))
+                .form(&[("token", refresh)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(revoke("", "wrong".into()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        revoke("nobody", "wrong".into()).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.post_refresh(&user.refresh).await.status(),
+        StatusCode::OK,
+        "not revoked"
+    );
+    let user = app.create_user(Role::Customer).await;
+    let response = app
+        .client
+        .post(app.url("/auth/token/revoke/"))
+        .basic_auth(&client.client_id, Some(secret.expose()))
+        .form(&[("token", &user.refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        app.post_refresh(&user.refresh).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    app.stop().await;
+}
