@@ -601,9 +601,20 @@ impl Settings {
         if let Some(url) = &redis_url
             && !(url.starts_with("redis://")
                 || url.starts_with("rediss://")
-                || url.starts_with("redis+unix://"))
+                || url.starts_with("redis+unix://")
+                || url.starts_with("redis+cluster://"))
         {
-            bail!("redis_url: must start with redis://, rediss:// or redis+unix://");
+            bail!(
+                "redis_url: must start with redis://, rediss://, redis+unix:// or \
+                 redis+cluster:// (a cluster: redis+cluster://host:port,host:port)"
+            );
+        }
+        if let Some(nodes) = redis_url.as_deref().and_then(crate::refresh::cluster_nodes)
+            && nodes.is_empty()
+        {
+            bail!(
+                "redis_url: redis+cluster:// names no node (redis+cluster://host:port,host:port)"
+            );
         }
         let defaults = Lifetimes::default();
         let lifetimes = Lifetimes {
@@ -1180,6 +1191,20 @@ mod tests {
                     ..Default::default()
                 },
                 "max_buffered_body_bytes:",
+            ),
+            (
+                SettingsArgs {
+                    redis_url: Some("redis+cluster:///".into()),
+                    ..Default::default()
+                },
+                "redis_url:",
+            ),
+            (
+                SettingsArgs {
+                    redis_url: Some("memcached://127.0.0.1".into()),
+                    ..Default::default()
+                },
+                "redis_url:",
             ),
         ] {
             let err = Settings::load(args).unwrap_err().to_string();

@@ -14,7 +14,10 @@
 mod redis;
 mod sql;
 
-pub use self::{redis::RedisRefreshStore, sql::SqlRefreshStore};
+pub use self::{
+    redis::{RedisRefreshStore, cluster_nodes},
+    sql::SqlRefreshStore,
+};
 
 /// What a rotation attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]

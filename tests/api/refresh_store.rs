@@ -1,4 +1,5 @@
-//! One conformance suite over `&dyn RefreshStore`, run against Redis, SQLite and PostgreSQL.
+//! One conformance suite over `&dyn RefreshStore`, run against one Redis server, a Redis
+//! Cluster of three masters, SQLite and PostgreSQL.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use tessera::refresh::{
     SqlRefreshStore, Successor,
 };
 
-use crate::helpers::{Backend, TestDatabase, redis_url};
+use crate::helpers::{Backend, TestDatabase, redis_cluster_url, redis_url};
 
 /// A store of the test's own: a fresh database, or a fresh key prefix on the test Redis.
 struct TestStore {
@@ -19,6 +20,7 @@ struct TestStore {
 #[derive(Clone, Copy)]
 enum Kind {
     Redis,
+    RedisCluster,
     Sql(Backend),
 }
 
@@ -33,6 +35,22 @@ async fn test_store(kind: Kind) -> TestStore {
                      `redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save \"\" --appendonly no`, \
                      or point TESSERA_TEST_REDIS_URL at one.",
                     redis_url()
+                )
+            });
+            TestStore {
+                store: Arc::new(store),
+                _database: None,
+            }
+        }
+        Kind::RedisCluster => {
+            let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+            let store = RedisRefreshStore::new(&redis_cluster_url(), &prefix).unwrap();
+            store.ping().await.unwrap_or_else(|err| {
+                panic!(
+                    "the Redis Cluster is not reachable at {} ({err}). Start one with \
+                     `bash scripts/redis-cluster.sh start`, or point TESSERA_TEST_REDIS_CLUSTER_URL \
+                     at one.",
+                    redis_cluster_url()
                 )
             });
             TestStore {
@@ -62,6 +80,11 @@ macro_rules! on_every_store {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn redis() {
                     super::$name(Kind::Redis).await
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn redis_cluster() {
+                    super::$name(Kind::RedisCluster).await
                 }
 
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
