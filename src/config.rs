@@ -609,7 +609,9 @@ impl Settings {
                  redis+cluster:// (a cluster: redis+cluster://host:port,host:port)"
             );
         }
-        if let Some(nodes) = redis_url.as_deref().and_then(crate::refresh::cluster_nodes)
+        if let Some(nodes) = redis_url
+            .as_deref()
+            .and_then(crate::redis_connection::cluster_nodes)
             && nodes.is_empty()
         {
             bail!(

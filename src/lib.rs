@@ -35,6 +35,7 @@ pub mod http;
 pub mod jwks;
 pub mod keys;
 pub mod metrics;
+pub mod redis_connection;
 pub mod refresh;
 pub mod startup;
 pub mod telemetry;

@@ -28,6 +28,7 @@ use crate::{
     jwks::{JwksSettings, JwksVerifier},
     keys::{KeyCipher, KeyStore, SharedKeyRing},
     metrics::Metrics,
+    redis_connection::RedisConnection,
     refresh::{RedisRefreshStore, RefreshStore, SqlRefreshStore},
     token::{TokenIssuer, TokenSettings, TokenVerifier},
 };
@@ -83,10 +84,31 @@ pub fn refresh_store(
     settings: &Settings,
     db: &DatabaseConnection,
 ) -> anyhow::Result<Arc<dyn RefreshStore>> {
-    Ok(match &settings.redis_url {
-        Some(url) => Arc::new(RedisRefreshStore::new(url, &settings.redis_prefix)?),
+    let redis = redis_connection(settings)?;
+    Ok(session_store(settings, db, redis.as_ref()))
+}
+
+/// The one connection to `redis_url`, if it is set (lazy: nothing is dialled yet).
+fn redis_connection(settings: &Settings) -> anyhow::Result<Option<RedisConnection>> {
+    settings
+        .redis_url
+        .as_deref()
+        .map(RedisConnection::open)
+        .transpose()
+}
+
+fn session_store(
+    settings: &Settings,
+    db: &DatabaseConnection,
+    redis: Option<&RedisConnection>,
+) -> Arc<dyn RefreshStore> {
+    match redis {
+        Some(connection) => Arc::new(RedisRefreshStore::with_connection(
+            connection.clone(),
+            &settings.redis_prefix,
+        )),
         None => Arc::new(SqlRefreshStore::new(db.clone())),
-    })
+    }
 }
 
 /// The token service, bound and ready to run.
@@ -141,7 +163,9 @@ impl AuthApp {
             .as_ref()
             .map(|captcha| CaptchaVerifier::new(captcha.verify_url.clone(), captcha.secret.clone()))
             .transpose()?;
-        let refresh_store = refresh_store(settings, &db)?;
+        // Sessions and rate limits share one connection to Redis.
+        let redis = redis_connection(settings)?;
+        let refresh_store = session_store(settings, &db, redis.as_ref());
         let sessions_in = match &settings.redis_url {
             Some(url) => {
                 let endpoint = db::endpoint(url);
@@ -173,7 +197,12 @@ impl AuthApp {
             rotate_refresh_tokens: settings.rotate_refresh_tokens,
             forward_auth_check_session: settings.forward_auth_check_session,
             refresh_reuse_grace_s: settings.refresh_reuse_grace.as_secs() as i64,
-            limits: RateLimits::new(&settings.rate_limits),
+            limits: RateLimits::new(
+                &settings.rate_limits,
+                redis
+                    .as_ref()
+                    .map(|connection| (connection, settings.redis_prefix.as_str())),
+            ),
             metrics: Arc::new(metrics_for(&document, &[EXT_AUTHZ_ROUTE])),
             captcha,
             introspection_secret: settings.introspection_secret.clone(),

@@ -359,7 +359,7 @@ impl AccountsApi {
         req: &Request,
         body: AnyBody<RegisterInput>,
     ) -> Result<RegisterResponse, Failure<{ BODY | FORBIDDEN | TOO_MANY_REQUESTS }>> {
-        state.limits.admit(&state.limits.register, req)?;
+        state.limits.admit(&state.limits.register, req).await?;
         let AnyBody(input) = body;
         let registration = state.parse_registration(input)?;
         let role = registration.user.role;

@@ -52,7 +52,7 @@ impl AuthState {
         req: &Request,
         credentials: &ClientCredentials,
     ) -> Result<Option<Client>, ApiError> {
-        self.limits.admit_client_auth(req)?;
+        self.limits.admit_client_auth(req).await?;
         let outcome = match ClientId::parse(&credentials.client_id) {
             Some(id) if credentials.secret.len() <= MAX_SECRET_LENGTH => {
                 clients::authenticate(&self.db, &id, &credentials.secret).await
@@ -61,12 +61,12 @@ impl AuthState {
         };
         let refused = match outcome {
             Ok(Authentication::Authenticated(client)) => {
-                self.limits.client_auth_succeeded(req);
+                self.limits.client_auth_succeeded(req).await;
                 return Ok(Some(client));
             }
             Err(cause) => {
                 // Not the caller's failure: its attempt is given back.
-                self.limits.client_auth_succeeded(req);
+                self.limits.client_auth_succeeded(req).await;
                 return Err(cause.into());
             }
             Ok(refused) => refused,

@@ -36,9 +36,10 @@ use crate::{
     config::RateLimitSettings,
     domain::Role,
     error::ApiError,
-    http::{RateLimiter, client_ip},
+    http::{Rate, RateLimiter, SharedLimitsOutage, client_ip},
     keys::{KeyStore, KeyStoreError, SharedKeyRing},
     metrics::Metrics,
+    redis_connection::RedisConnection,
     refresh::RefreshStore,
     token::{AccessClaims, TokenIssuer, TokenVerifier},
 };
@@ -93,37 +94,52 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
-    pub fn new(settings: &RateLimitSettings) -> Self {
+    /// Each limit in Redis when `shared` names one (with the key prefix), so the fleet
+    /// enforces it together; else in this process.
+    pub fn new(settings: &RateLimitSettings, shared: Option<(&RedisConnection, &str)>) -> Self {
+        let outage = Arc::new(SharedLimitsOutage::default());
+        let limiter = |rate: Option<Rate>, name: &str| {
+            rate.map(|rate| match shared {
+                Some((connection, prefix)) => {
+                    RateLimiter::shared(rate, name, connection.clone(), prefix, outage.clone())
+                }
+                None => RateLimiter::local(rate),
+            })
+        };
         Self {
-            login: settings.login.map(RateLimiter::new),
-            login_username: settings.login_username.map(RateLimiter::new),
-            register: settings.register.map(RateLimiter::new),
-            anonymous: settings.anonymous.map(RateLimiter::new),
-            client_auth_failures: settings.login.map(RateLimiter::new),
+            login: limiter(settings.login, "login"),
+            login_username: limiter(settings.login_username, "login_username"),
+            register: limiter(settings.register, "register"),
+            anonymous: limiter(settings.anonymous, "anonymous"),
+            client_auth_failures: limiter(settings.login, "client_auth"),
             trusted_proxies: settings.trusted_proxies.clone(),
         }
     }
 
     /// Admits one request from the client `req` came from, under `limiter`.
-    pub fn admit(&self, limiter: &Option<RateLimiter>, req: &Request) -> Result<(), ApiError> {
+    pub async fn admit(
+        &self,
+        limiter: &Option<RateLimiter>,
+        req: &Request,
+    ) -> Result<(), ApiError> {
         match (limiter, client_ip(req, &self.trusted_proxies)) {
-            (Some(limiter), Some(ip)) => limiter.admit(ip),
+            (Some(limiter), Some(ip)) => limiter.admit(&ip.to_string()).await,
             _ => Ok(()),
         }
     }
 
     /// Takes one client-authentication attempt from the client `req` came from (429 once its
     /// failures have spent the login limit); [`Self::client_auth_succeeded`] gives it back.
-    pub fn admit_client_auth(&self, req: &Request) -> Result<(), ApiError> {
-        self.admit(&self.client_auth_failures, req)
+    pub async fn admit_client_auth(&self, req: &Request) -> Result<(), ApiError> {
+        self.admit(&self.client_auth_failures, req).await
     }
 
-    pub fn client_auth_succeeded(&self, req: &Request) {
+    pub async fn client_auth_succeeded(&self, req: &Request) {
         if let (Some(limiter), Some(ip)) = (
             &self.client_auth_failures,
             client_ip(req, &self.trusted_proxies),
         ) {
-            limiter.refund(ip);
+            limiter.refund(&ip.to_string()).await;
         }
     }
 }

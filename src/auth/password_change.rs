@@ -83,7 +83,7 @@ impl PasswordChangeApi {
         let account = state.load_live_caller(&auth.0).await?;
         // The old password is a guess like a login's: limited per account the same way.
         if let Some(limiter) = &state.limits.login_username {
-            limiter.admit(&account.username)?;
+            limiter.admit(&account.username).await?;
         }
         let AnyBody(input) = body;
         let mut errors = FieldErrors::default();

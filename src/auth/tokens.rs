@@ -145,7 +145,7 @@ impl TokensApi {
         req: &Request,
         body: AnyBody<ObtainInput>,
     ) -> Result<ObtainResponse, Failure<{ BODY | UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
-        state.limits.admit(&state.limits.login, req)?;
+        state.limits.admit(&state.limits.login, req).await?;
         let AnyBody(input) = body;
         let mut errors = FieldErrors::default();
         let username = errors.check(
@@ -158,7 +158,7 @@ impl TokensApi {
         };
         // Per account too, so guessing one user's password from many addresses is slow as well.
         if let Some(limiter) = &state.limits.login_username {
-            limiter.admit(&username)?;
+            limiter.admit(username.as_ref()).await?;
         }
         if password.chars().count() > password::MAX_LENGTH {
             // No account has such a password: refused before any lookup or hashing.
@@ -289,7 +289,7 @@ impl TokensApi {
         state: Data<&Arc<AuthState>>,
         req: &Request,
     ) -> Result<ObtainResponse, Failure<{ TOO_MANY_REQUESTS | UNAVAILABLE }>> {
-        state.limits.admit(&state.limits.anonymous, req)?;
+        state.limits.admit(&state.limits.anonymous, req).await?;
         let subject = Subject {
             sub: format!("anon:{}", uuid::Uuid::new_v4()),
             user_id: None,

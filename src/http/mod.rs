@@ -17,7 +17,7 @@ pub use health::{HealthApi, HealthStatus, Readiness, probe_routes};
 pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};
 pub use outbound::read_json_capped;
 pub use pagination::Pagination;
-pub use rate_limit::{Rate, RateLimiter, client_ip};
+pub use rate_limit::{Rate, RateLimiter, SharedLimitsOutage, client_ip};
 pub use request_log::RequestLog;
 pub use server::{ConnectionLimits, FREE_BODY_BYTES, fit_connections_to_open_file_limit, serve};
 

@@ -2,13 +2,17 @@ use std::{
     collections::HashMap,
     hash::{BuildHasher, Hash, RandomState},
     net::IpAddr,
-    sync::Mutex,
+    sync::{Arc, Mutex},
     time::{Duration, Instant},
 };
 
-use poem::Request;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::error::ApiError;
+use aws_lc_rs::digest;
+use poem::Request;
+use redis::Script;
+
+use crate::{error::ApiError, redis_connection::RedisConnection};
 
 /// `N/s`, `N/m` or `N/h`: up to N requests in a burst, refilled evenly over the period.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,10 +40,168 @@ struct Bucket {
     updated: Instant,
 }
 
-/// Token buckets by key (a client IP, a username), in this process: each instance behind a
-/// load balancer limits on its own. Keys are kept as a keyed 64-bit hash, so an entry costs
-/// the same whatever the client sent, and nobody can aim two names at one bucket.
+/// One limit (login per IP, login per username, ...), by key: in Redis when the deployment has
+/// one, so every instance enforces one limit together, else in this process.
+///
+/// With Redis unreachable, each instance falls back to its own buckets (the fleet then allows
+/// up to N times the limit), logged once when it starts and once when it ends: failing open
+/// would hand a password guesser the outage, failing closed would make the limiter a second
+/// way for Redis to take logins down. A failed Redis call is not retried for a second, so an
+/// outage costs one slow call per second, not one per request.
 pub struct RateLimiter {
+    local: LocalBuckets,
+    shared: Option<SharedBuckets>,
+}
+
+struct SharedBuckets {
+    connection: RedisConnection,
+    outage: Arc<SharedLimitsOutage>,
+    /// `<redis_prefix>rl:<limit>:`, before each key's digest.
+    key_prefix: String,
+    script: Script,
+    interval_ms: f64,
+    burst: u32,
+    /// Unix ms before which Redis is not asked again after a failure.
+    skip_until_ms: AtomicU64,
+}
+
+/// Whether an instance's shared limits are down to its own buckets now: one flag for all of
+/// them (they share one Redis), so an outage is logged once, not once per limit.
+#[derive(Default)]
+pub struct SharedLimitsOutage {
+    degraded: AtomicBool,
+}
+
+/// After a failed Redis call, the buckets of this process answer for this long.
+const RETRY_SHARED_AFTER_MS: u64 = 1_000;
+
+impl RateLimiter {
+    /// A limit kept in this process only.
+    pub fn local(rate: Rate) -> Self {
+        Self {
+            local: LocalBuckets::new(rate),
+            shared: None,
+        }
+    }
+
+    /// A limit kept in Redis for every instance, named `limit` there under `redis_prefix`.
+    pub fn shared(
+        rate: Rate,
+        limit: &str,
+        connection: RedisConnection,
+        redis_prefix: &str,
+        outage: Arc<SharedLimitsOutage>,
+    ) -> Self {
+        Self {
+            local: LocalBuckets::new(rate),
+            shared: Some(SharedBuckets {
+                connection,
+                outage,
+                key_prefix: format!("{redis_prefix}rl:{limit}:"),
+                script: Script::new(include_str!("gcra.lua")),
+                interval_ms: rate.period.as_secs_f64() * 1000.0 / f64::from(rate.burst),
+                burst: rate.burst,
+                skip_until_ms: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Takes one request for `key`, or says how long until one is admitted.
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        if let Some(shared) = &self.shared
+            && let Some(outcome) = shared.run(key, "take").await
+        {
+            return outcome;
+        }
+        self.local.check(key)
+    }
+
+    /// Gives back what [`check`](Self::check) took for `key`: for limits that count failures
+    /// only. Taking first and giving back on success bounds the attempts in flight too.
+    pub async fn refund(&self, key: &str) {
+        if let Some(shared) = &self.shared
+            && shared.run(key, "give").await.is_some()
+        {
+            return;
+        }
+        self.local.refund(key);
+    }
+
+    /// [`check`](Self::check) as the API answers it: 429 with `Retry-After` in whole seconds.
+    pub async fn admit(&self, key: &str) -> Result<(), ApiError> {
+        self.check(key).await.map_err(|wait| ApiError::RateLimited {
+            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
+    }
+}
+
+impl SharedBuckets {
+    /// The key of `client` under this limit: a digest, so what a client sends is never stored
+    /// and every key is the same size.
+    fn key(&self, client: &str) -> String {
+        let digest = digest::digest(&digest::SHA256, client.as_bytes());
+        let mut key = self.key_prefix.clone();
+        for byte in &digest.as_ref()[..16] {
+            key.push_str(&format!("{byte:02x}"));
+        }
+        key
+    }
+
+    /// The script's answer, or `None` when Redis did not give one (then the local buckets do).
+    async fn run(&self, client: &str, operation: &str) -> Option<Result<(), Duration>> {
+        let now_ms = now_ms();
+        if now_ms < self.skip_until_ms.load(Ordering::Relaxed) {
+            return None;
+        }
+        let mut connection = self.connection.clone();
+        let answer: redis::RedisResult<u64> = self
+            .script
+            .key(self.key(client))
+            .arg(self.interval_ms)
+            .arg(self.burst)
+            .arg(operation)
+            .invoke_async(&mut connection)
+            .await;
+        match answer {
+            Ok(wait_ms) => {
+                if self.outage.degraded.swap(false, Ordering::Relaxed) {
+                    tracing::info!(
+                        keys = %self.key_prefix,
+                        "rate limits: Redis answers again; limits are shared again"
+                    );
+                }
+                Some(if wait_ms == 0 {
+                    Ok(())
+                } else {
+                    Err(Duration::from_millis(wait_ms))
+                })
+            }
+            Err(err) => {
+                self.skip_until_ms
+                    .store(now_ms + RETRY_SHARED_AFTER_MS, Ordering::Relaxed);
+                if !self.outage.degraded.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        error = %err,
+                        keys = %self.key_prefix,
+                        "rate limits: Redis is unreachable; each instance limits on its own until it is back"
+                    );
+                }
+                None
+            }
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
+}
+
+/// Token buckets by key (a client IP, a username), in this process. Keys are kept as a keyed
+/// 64-bit hash, so an entry costs the same whatever the client sent, and nobody can aim two
+/// names at one bucket.
+struct LocalBuckets {
     rate: Rate,
     max_keys: usize,
     hasher: RandomState,
@@ -50,8 +212,8 @@ pub struct RateLimiter {
 /// dropped, then the oldest, so a flood of spoofed sources or names cannot grow the map.
 const MAX_KEYS: usize = 100_000;
 
-impl RateLimiter {
-    pub fn new(rate: Rate) -> Self {
+impl LocalBuckets {
+    fn new(rate: Rate) -> Self {
         Self::with_max_keys(rate, MAX_KEYS)
     }
 
@@ -65,7 +227,7 @@ impl RateLimiter {
     }
 
     /// Takes one token for `key`, or says how long until one is there.
-    pub fn check(&self, key: impl Hash) -> Result<(), Duration> {
+    fn check(&self, key: impl Hash) -> Result<(), Duration> {
         let key = self.hasher.hash_one(key);
         let capacity = f64::from(self.rate.burst);
         let per_second = capacity / self.rate.period.as_secs_f64();
@@ -102,23 +264,13 @@ impl RateLimiter {
         }
     }
 
-    /// Gives back the token a [`check`](Self::check) of `key` took: for limits that count
-    /// failures only. Taking first and giving back on success bounds the attempts in flight
-    /// too, which asking first and taking on failure would not.
-    pub fn refund(&self, key: impl Hash) {
+    fn refund(&self, key: impl Hash) {
         let key = self.hasher.hash_one(key);
         let capacity = f64::from(self.rate.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(bucket) = buckets.get_mut(&key) {
             bucket.tokens = (bucket.tokens + 1.0).min(capacity);
         }
-    }
-
-    /// [`check`](Self::check) as the API answers it: 429 with `Retry-After` in whole seconds.
-    pub fn admit(&self, key: impl Hash) -> Result<(), ApiError> {
-        self.check(key).map_err(|wait| ApiError::RateLimited {
-            retry_after_s: wait.as_secs_f64().ceil().max(1.0) as u64,
-        })
     }
 }
 
@@ -178,7 +330,7 @@ mod tests {
 
     #[test]
     fn a_burst_is_admitted_then_refused_with_the_wait() {
-        let limiter = RateLimiter::new(Rate {
+        let limiter = LocalBuckets::new(Rate {
             burst: 3,
             period: Duration::from_secs(60),
         });
@@ -195,7 +347,7 @@ mod tests {
 
     #[test]
     fn a_refund_gives_back_one_token_and_never_more_than_the_burst() {
-        let limiter = RateLimiter::new(Rate {
+        let limiter = LocalBuckets::new(Rate {
             burst: 2,
             period: Duration::from_secs(60),
         });
@@ -220,7 +372,7 @@ mod tests {
 
     #[test]
     fn the_number_of_keys_stays_bounded_when_every_bucket_is_in_use() {
-        let limiter = RateLimiter::with_max_keys(
+        let limiter = LocalBuckets::with_max_keys(
             Rate {
                 burst: 5,
                 period: Duration::from_secs(3600),

@@ -14,10 +14,7 @@
 mod redis;
 mod sql;
 
-pub use self::{
-    redis::{RedisRefreshStore, cluster_nodes},
-    sql::SqlRefreshStore,
-};
+pub use self::{redis::RedisRefreshStore, sql::SqlRefreshStore};
 
 /// What a rotation attempt found.
 #[derive(Debug, Clone, PartialEq, Eq)]

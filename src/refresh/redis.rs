@@ -1,11 +1,6 @@
-use std::time::Duration;
+use redis::{AsyncCommands, Script};
 
-use redis::{
-    AsyncCommands, Cmd, Pipeline, RedisFuture, Script, Value,
-    aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
-    cluster::{ClusterClient, ClusterConfig},
-    cluster_async::ClusterConnection,
-};
+use crate::redis_connection::RedisConnection;
 
 use super::{
     LiveToken, MAX_SESSIONS_PER_ACCOUNT, RefreshStore, Rotation, SessionInfo, SessionRef,
@@ -20,7 +15,7 @@ use super::{
 /// An account's family started by a version before the index lives at the anonymous layout;
 /// it is still honoured there, and moves into the index at its next rotation.
 pub struct RedisRefreshStore {
-    connection: Connection,
+    connection: RedisConnection,
     prefix: String,
     rotate: Script,
     sessions: Script,
@@ -35,99 +30,16 @@ struct FamilyKeys {
     index: Option<(String, String)>,
 }
 
-/// One Redis server, or a Redis Cluster through the crate's async cluster client, which routes
-/// each command (a script by its first key) to the master of its slot and follows `MOVED`
-/// and `ASK`. Every key one command touches shares a hash tag, so each is one slot's.
-#[derive(Clone)]
-enum Connection {
-    Node(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        match self {
-            Self::Node(node) => node.req_packed_command(cmd),
-            Self::Cluster(cluster) => cluster.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        pipeline: &'a Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<Value>> {
-        match self {
-            Self::Node(node) => node.req_packed_commands(pipeline, offset, count),
-            Self::Cluster(cluster) => cluster.req_packed_commands(pipeline, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Self::Node(node) => node.get_db(),
-            Self::Cluster(cluster) => cluster.get_db(),
-        }
-    }
-}
-
-/// How long to wait for a connection, and for an answer: past either, a 503.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(1);
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The seed nodes of `redis+cluster://[user:password@]host:port,host:port,...` as `redis://`
-/// URLs (the cluster tells the client the rest); `None` for a single server's URL.
-pub fn cluster_nodes(url: &str) -> Option<Vec<String>> {
-    let rest = url.strip_prefix("redis+cluster://")?;
-    // Credentials up to the last `@`: a password may hold `,` or `@`, a host list neither.
-    let (credentials, hosts) = match rest.rsplit_once('@') {
-        Some((credentials, hosts)) => (format!("{credentials}@"), hosts),
-        None => (String::new(), rest),
-    };
-    Some(
-        hosts
-            .trim_end_matches('/')
-            .split(',')
-            .filter(|host| !host.is_empty())
-            .map(|host| format!("redis://{credentials}{host}"))
-            .collect(),
-    )
-}
-
 impl RedisRefreshStore {
-    /// Connects lazily and reconnects by itself: a Redis that is down at start or restarts
-    /// later makes refreshes fail with 503 until it is back, never the process. `url` is one
-    /// server's (`redis://`, `rediss://`, `redis+unix://`) or a cluster's (`redis+cluster://`).
+    /// Connects lazily and reconnects by itself (see [`RedisConnection::open`]): a Redis that
+    /// is down at start or restarts later makes refreshes fail with 503 until it is back.
     pub fn new(url: &str, prefix: &str) -> anyhow::Result<Self> {
-        let connection = match cluster_nodes(url) {
-            Some(nodes) => {
-                let client = ClusterClient::builder(nodes)
-                    .connection_timeout(CONNECTION_TIMEOUT)
-                    .response_timeout(RESPONSE_TIMEOUT)
-                    .retries(1)
-                    .build()
-                    .map_err(|err| anyhow::anyhow!("redis_url: {err}"))?;
-                let config = ClusterConfig::new()
-                    .set_connection_timeout(CONNECTION_TIMEOUT)
-                    .set_response_timeout(RESPONSE_TIMEOUT);
-                Connection::Cluster(client.get_pending_async_connection_with_config(config))
-            }
-            None => {
-                let client =
-                    redis::Client::open(url).map_err(|err| anyhow::anyhow!("redis_url: {err}"))?;
-                let config = ConnectionManagerConfig::new()
-                    .set_connection_timeout(Some(CONNECTION_TIMEOUT))
-                    .set_response_timeout(Some(RESPONSE_TIMEOUT))
-                    .set_number_of_retries(1)
-                    .set_max_delay(Duration::from_secs(2));
-                Connection::Node(
-                    ConnectionManager::new_lazy_with_config(client, config)
-                        .map_err(|err| anyhow::anyhow!("redis: {err}"))?,
-                )
-            }
-        };
-        Ok(Self {
+        Ok(Self::with_connection(RedisConnection::open(url)?, prefix))
+    }
+
+    /// As [`Self::new`], on a connection shared with other users of the same Redis.
+    pub fn with_connection(connection: RedisConnection, prefix: &str) -> Self {
+        Self {
             connection,
             prefix: prefix.to_owned(),
             rotate: Script::new(include_str!("rotate.lua")),
@@ -141,7 +53,7 @@ impl RedisRefreshStore {
                  if live == ARGV[1] then return 1 end \
                  return 2",
             ),
-        })
+        }
     }
 
     /// `<prefix>{u:<account>}:`, the start of every key of the account's sessions.
@@ -399,30 +311,5 @@ impl RefreshStore for RedisRefreshStore {
             .query_async::<()>(&mut connection)
             .await
             .map_err(unavailable)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::cluster_nodes;
-
-    #[test]
-    fn a_cluster_url_names_its_seed_nodes_with_their_credentials() {
-        assert_eq!(
-            cluster_nodes("redis+cluster://10.0.0.1:7000,10.0.0.2:7001/"),
-            Some(vec![
-                "redis://10.0.0.1:7000".to_owned(),
-                "redis://10.0.0.2:7001".to_owned()
-            ])
-        );
-        assert_eq!(
-            cluster_nodes("redis+cluster://app:p@ss,w0rd@h1:7000,h2:7000"),
-            Some(vec![
-                "redis://app:p@ss,w0rd@h1:7000".to_owned(),
-                "redis://app:p@ss,w0rd@h2:7000".to_owned()
-            ])
-        );
-        assert_eq!(cluster_nodes("redis+cluster://"), Some(vec![]));
-        assert_eq!(cluster_nodes("redis://127.0.0.1:6379"), None);
     }
 }

@@ -143,13 +143,13 @@ pub fn captured_logs() -> String {
     String::from_utf8_lossy(&LOGS.lock().unwrap()).into_owned()
 }
 
-/// The Redis the tests use; each test keeps to a key prefix of its own.
-/// A Redis Cluster of three masters (`bash scripts/redis-cluster.sh start` makes one).
+/// A Redis Cluster of three masters and their replicas (`bash scripts/redis-cluster.sh start`).
 pub fn redis_cluster_url() -> String {
     std::env::var("TESSERA_TEST_REDIS_CLUSTER_URL")
         .unwrap_or_else(|_| "redis+cluster://127.0.0.1:7401,127.0.0.1:7402,127.0.0.1:7403".into())
 }
 
+/// The Redis the tests use; each test keeps to a key prefix of its own.
 pub fn redis_url() -> String {
     std::env::var("TESSERA_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }

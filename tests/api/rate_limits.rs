@@ -5,7 +5,8 @@ use serde_json::json;
 use tessera::{config::RateLimitSettings, domain::Role, http::Rate};
 
 use crate::helpers::{
-    Backend, TestApp, TestDatabase, status_and_json, test_settings, valid_registration,
+    Backend, TestApp, TestDatabase, captured_logs, redis_url, status_and_json, test_settings,
+    valid_registration,
 };
 
 fn per_minute(burst: u32) -> Option<Rate> {
@@ -129,4 +130,120 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         StatusCode::UNAUTHORIZED
     );
     assert_throttled(login_from(&direct, "198.51.100.2").await.unwrap()).await;
+}
+
+/// With Redis, a limit is one for the fleet: guesses spread over two instances add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limit_holds_across_instances_sharing_redis() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = test_settings(&db);
+    settings.redis_url = Some(redis_url());
+    settings.redis_prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    settings.rate_limits = RateLimitSettings {
+        login_username: per_minute(3),
+        anonymous: per_minute(4),
+        ..Default::default()
+    };
+    let first = TestApp::spawn_with(settings.clone()).await;
+    let second = TestApp::spawn_with(settings).await;
+
+    for app in [&first, &second, &first] {
+        assert_eq!(
+            app.post_token("victim", "guess").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_throttled(second.post_token("victim", "guess").await).await;
+    assert_throttled(first.post_token("victim", "guess").await).await;
+    // Another name's budget is its own.
+    assert_eq!(
+        second.post_token("someone-else", "guess").await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Per client IP too: both instances see this test's address.
+    for app in [&first, &second, &second, &first] {
+        assert_eq!(app.post_anonymous().await.status(), StatusCode::OK);
+    }
+    assert_throttled(first.post_anonymous().await).await;
+    first.stop().await;
+    second.stop().await;
+}
+
+/// Redis down: each instance falls back to limits of its own (documented in the README), and
+/// says so once, not once per request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_each_instance_limits_on_its_own_and_says_so_once() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = test_settings(&db);
+    // Nothing listens on port 1.
+    settings.redis_url = Some("redis://127.0.0.1:1".into());
+    let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    settings.redis_prefix = prefix.clone();
+    settings.rate_limits = RateLimitSettings {
+        login: per_minute(3),
+        ..Default::default()
+    };
+    let app = TestApp::spawn_with(settings).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.post_token("someone", "wrong-password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    assert_throttled(app.post_token("someone", "wrong-password").await).await;
+    let warnings = captured_logs()
+        .lines()
+        .filter(|line| line.contains("Redis is unreachable") && line.contains(&prefix))
+        .count();
+    assert_eq!(warnings, 1, "one warning for the outage");
+    app.stop().await;
+}
+
+/// What an outsider can grow in Redis: one key per client per limit, of a fixed size (a
+/// digest of what the client sent), gone when its bucket is full again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_limit_keys_are_digests_that_expire_with_their_bucket() {
+    use std::sync::Arc;
+
+    use redis::AsyncCommands;
+    use tessera::{
+        http::{RateLimiter, SharedLimitsOutage},
+        redis_connection::RedisConnection,
+    };
+
+    let prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    let limiter = RateLimiter::shared(
+        Rate {
+            burst: 5,
+            period: Duration::from_secs(60),
+        },
+        "login",
+        RedisConnection::open(&redis_url()).unwrap(),
+        &prefix,
+        Arc::new(SharedLimitsOutage::default()),
+    );
+    for n in 0..500 {
+        let client = format!("{n}-{}", "x".repeat(n));
+        limiter.check(&client).await.unwrap();
+    }
+    for _ in 0..4 {
+        limiter.check("0-").await.unwrap();
+    }
+    assert!(
+        limiter.check("0-").await.is_err(),
+        "the sixth of a burst of five"
+    );
+
+    let client = redis::Client::open(redis_url()).unwrap();
+    let mut redis = client.get_multiplexed_async_connection().await.unwrap();
+    let keys: Vec<String> = redis.keys(format!("{prefix}*")).await.unwrap();
+    assert_eq!(keys.len(), 500);
+    let lengths: std::collections::BTreeSet<usize> = keys.iter().map(String::len).collect();
+    assert_eq!(lengths.len(), 1, "every key is the same size: {lengths:?}");
+    for key in keys.iter().take(50) {
+        let ttl_ms: i64 = redis.pttl(key).await.unwrap();
+        assert!((1..=60_000).contains(&ttl_ms), "{key}: {ttl_ms}");
+    }
+    let _: () = redis.del(keys).await.unwrap();
 }

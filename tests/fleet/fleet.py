@@ -74,6 +74,18 @@ def refresh_race():
     print("fleet: a 50-way refresh race over three instances had one winner; the reuse revoked the family")
 
 
+def login_limit_is_the_fleets():
+    name, _ = register()
+    for i in range(5):
+        status, _, body = call(URLS[i % 3], "/auth/token/", {"username": name, "password": "guess"})
+        check(status == 401, f"guess {i + 1} of 5 on {URLS[i % 3]}: {status} {body}")
+    for base in URLS:
+        status, headers, _ = call(base, "/auth/token/", {"username": name, "password": PASSWORD})
+        check(status == 429 and headers.get("Retry-After"),
+              f"the sixth login for {name} on {base}: {status}")
+    print("fleet: a login limit of 5/m per username held across the three instances")
+
+
 def logout_is_seen_everywhere():
     _, pair = register()
     status, _, _ = call(URLS[0], "/auth/token/blacklist/", {"refresh": pair["refresh"]})
@@ -158,6 +170,7 @@ def recover(pairs):
 
 
 refresh_race()
+login_limit_is_the_fleets()
 logout_is_seen_everywhere()
 key_rotation_reaches_everyone()
 a_lost_master_is_503_then_recovers()
