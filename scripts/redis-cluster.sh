@@ -55,6 +55,12 @@ case ${1:-start} in
           { cat "$ROOT/create.log" >&2; exit 1; }
       fi
       for _ in $(seq 100); do healthy && break; sleep 0.1; done
+      if ! healthy && [ "${REDIS_CLUSTER_RETRY:-1}" = 1 ]; then
+        # Half made (a create cut short, nodes from another layout): start again from nothing.
+        echo "redis-cluster: the cluster on $PORTS is not ok; making it again" >&2
+        bash "$0" stop
+        REDIS_CLUSTER_RETRY=0 exec bash "$0" start
+      fi
       healthy || { echo "redis-cluster: the cluster on $PORTS is not ok" >&2; exit 1; }
     fi
     echo "redis-cluster: ok on $PORTS"

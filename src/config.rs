@@ -618,6 +618,15 @@ impl Settings {
                 "redis_url: redis+cluster:// names no node (redis+cluster://host:port,host:port)"
             );
         }
+        let redis_prefix = args
+            .redis_prefix
+            .or(file.redis_prefix)
+            .unwrap_or_else(|| "tessera:".into());
+        if redis_prefix.contains(['{', '}']) || redis_prefix.len() > 64 {
+            // Braces would change the hash tag Tessera puts after the prefix, and with it the
+            // slot of a key on a Redis Cluster.
+            bail!("redis_prefix: at most 64 characters, without {{ or }}");
+        }
         let defaults = Lifetimes::default();
         let lifetimes = Lifetimes {
             access: lifetime(
@@ -760,10 +769,7 @@ impl Settings {
                 .unwrap_or_else(|| "tessera".into()),
             key_secret,
             redis_url,
-            redis_prefix: args
-                .redis_prefix
-                .or(file.redis_prefix)
-                .unwrap_or_else(|| "tessera:".into()),
+            redis_prefix,
             refresh_reuse_grace,
             forward_auth_check_session: args
                 .forward_auth_check_session
@@ -1207,6 +1213,13 @@ mod tests {
                     ..Default::default()
                 },
                 "redis_url:",
+            ),
+            (
+                SettingsArgs {
+                    redis_prefix: Some("app{x}:".into()),
+                    ..Default::default()
+                },
+                "redis_prefix:",
             ),
         ] {
             let err = Settings::load(args).unwrap_err().to_string();

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use redis::{
-    Cmd, Pipeline, RedisFuture, Value,
+    Cmd, ErrorKind, FromRedisValue, Pipeline, RedisFuture, ServerErrorKind, ToRedisArgs, Value,
     aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig},
     cluster::{ClusterClient, ClusterConfig},
     cluster_async::ClusterConnection,
+    cluster_routing::{MultipleNodeRoutingInfo, ResponsePolicy, RoutingInfo},
 };
 
 /// One Redis server, or a Redis Cluster through the crate's async cluster client, which routes
@@ -125,6 +126,106 @@ impl ConnectionLike for RedisConnection {
 
     fn get_db(&self) -> i64 {
         self.0.get_db()
+    }
+}
+
+impl RedisConnection {
+    /// Whether Redis answers: on a cluster, whether any master does. A master that is down
+    /// takes its own slots' sessions with it, not the instance's readiness (every instance
+    /// shares the cluster, so taking them all out of rotation would help no one).
+    pub async fn ping(&self) -> redis::RedisResult<()> {
+        match &self.0 {
+            Connection::Node(node) => {
+                let mut node = node.clone();
+                redis::cmd("PING").query_async(&mut node).await
+            }
+            Connection::Cluster(cluster) => {
+                let routing = RoutingInfo::MultiNode((
+                    MultipleNodeRoutingInfo::AllMasters,
+                    Some(ResponsePolicy::OneSucceeded),
+                ));
+                cluster
+                    .clone()
+                    .route_command(redis::cmd("PING"), routing)
+                    .await
+                    .map(drop)
+            }
+        }
+    }
+}
+
+/// A Lua script, run by its digest (`EVALSHA`) and sent whole (`EVAL`, routed by its first key)
+/// when the server does not hold it. Not `SCRIPT LOAD`, which on a cluster must reach every
+/// node: with one of them down, every node without the script cached (a promoted replica, a
+/// restarted one) would fail every call until it is back.
+pub struct LuaScript {
+    code: &'static str,
+    hash: String,
+}
+
+/// One call of a [`LuaScript`]: its keys, then its arguments.
+pub struct ScriptCall<'a> {
+    script: &'a LuaScript,
+    keys: Vec<Vec<u8>>,
+    args: Vec<Vec<u8>>,
+}
+
+impl LuaScript {
+    pub fn new(code: &'static str) -> Self {
+        Self {
+            code,
+            hash: redis::Script::new(code).get_hash().to_owned(),
+        }
+    }
+
+    pub fn key(&self, key: impl ToRedisArgs) -> ScriptCall<'_> {
+        let mut call = ScriptCall {
+            script: self,
+            keys: Vec::new(),
+            args: Vec::new(),
+        };
+        call.key(key);
+        call
+    }
+}
+
+impl ScriptCall<'_> {
+    pub fn key(&mut self, key: impl ToRedisArgs) -> &mut Self {
+        self.keys.extend(key.to_redis_args());
+        self
+    }
+
+    pub fn arg(&mut self, arg: impl ToRedisArgs) -> &mut Self {
+        self.args.extend(arg.to_redis_args());
+        self
+    }
+
+    fn command(&self, name: &str, script: &str) -> Cmd {
+        let mut command = redis::cmd(name);
+        command
+            .arg(script)
+            .arg(self.keys.len())
+            .arg(&self.keys)
+            .arg(&self.args);
+        command
+    }
+
+    pub async fn invoke_async<T: FromRedisValue>(
+        &self,
+        connection: &mut RedisConnection,
+    ) -> redis::RedisResult<T> {
+        match self
+            .command("EVALSHA", &self.script.hash)
+            .query_async(connection)
+            .await
+        {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                self.command("EVAL", self.script.code)
+                    .query_async(connection)
+                    .await
+            }
+            answer => answer,
+        }
     }
 }
 

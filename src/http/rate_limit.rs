@@ -6,13 +6,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::{
+    error::ApiError,
+    redis_connection::{LuaScript, RedisConnection},
+    telemetry::OutageLog,
+};
 use aws_lc_rs::digest;
 use poem::Request;
-use redis::Script;
-
-use crate::{error::ApiError, redis_connection::RedisConnection};
 
 /// `N/s`, `N/m` or `N/h`: up to N requests in a burst, refilled evenly over the period.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,7 +46,7 @@ struct Bucket {
 /// one, so every instance enforces one limit together, else in this process.
 ///
 /// With Redis unreachable, each instance falls back to its own buckets (the fleet then allows
-/// up to N times the limit), logged once when it starts and once when it ends: failing open
+/// up to N times the limit), logged when it starts and at most once a minute after: failing open
 /// would hand a password guesser the outage, failing closed would make the limiter a second
 /// way for Redis to take logins down. A failed Redis call is not retried for a second, so an
 /// outage costs one slow call per second, not one per request.
@@ -58,18 +60,34 @@ struct SharedBuckets {
     outage: Arc<SharedLimitsOutage>,
     /// `<redis_prefix>rl:<limit>:`, before each key's digest.
     key_prefix: String,
-    script: Script,
+    script: LuaScript,
     interval_ms: f64,
     burst: u32,
-    /// Unix ms before which Redis is not asked again after a failure.
+    /// When Redis may be asked again after a failure, in ms of the outage clock; 0: now.
     skip_until_ms: AtomicU64,
 }
 
-/// Whether an instance's shared limits are down to its own buckets now: one flag for all of
-/// them (they share one Redis), so an outage is logged once, not once per limit.
-#[derive(Default)]
+/// An instance's shared limits' view of Redis outages: one log for all of them (they share one
+/// Redis), so an outage is logged when it starts and at most once a minute while it lasts, not
+/// once per limit or per request, and a monotonic clock for when to ask Redis again.
 pub struct SharedLimitsOutage {
-    degraded: AtomicBool,
+    log: OutageLog,
+    started: Instant,
+}
+
+impl Default for SharedLimitsOutage {
+    fn default() -> Self {
+        Self {
+            log: OutageLog::new(),
+            started: Instant::now(),
+        }
+    }
+}
+
+impl SharedLimitsOutage {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
 }
 
 /// After a failed Redis call, the buckets of this process answer for this long.
@@ -98,7 +116,7 @@ impl RateLimiter {
                 connection,
                 outage,
                 key_prefix: format!("{redis_prefix}rl:{limit}:"),
-                script: Script::new(include_str!("gcra.lua")),
+                script: LuaScript::new(include_str!("gcra.lua")),
                 interval_ms: rate.period.as_secs_f64() * 1000.0 / f64::from(rate.burst),
                 burst: rate.burst,
                 skip_until_ms: AtomicU64::new(0),
@@ -149,9 +167,23 @@ impl SharedBuckets {
 
     /// The script's answer, or `None` when Redis did not give one (then the local buckets do).
     async fn run(&self, client: &str, operation: &str) -> Option<Result<(), Duration>> {
-        let now_ms = now_ms();
-        if now_ms < self.skip_until_ms.load(Ordering::Relaxed) {
-            return None;
+        let now_ms = self.outage.now_ms();
+        let skip_until = self.skip_until_ms.load(Ordering::Relaxed);
+        if skip_until != 0 {
+            if now_ms < skip_until {
+                return None;
+            }
+            // Past the wait, one request asks Redis; the others keep to the local buckets until
+            // it knows, so a Redis that answers nothing costs one slow call a second.
+            let probe = self.skip_until_ms.compare_exchange(
+                skip_until,
+                now_ms + RETRY_SHARED_AFTER_MS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            if probe.is_err() {
+                return None;
+            }
         }
         let mut connection = self.connection.clone();
         let answer: redis::RedisResult<u64> = self
@@ -164,12 +196,7 @@ impl SharedBuckets {
             .await;
         match answer {
             Ok(wait_ms) => {
-                if self.outage.degraded.swap(false, Ordering::Relaxed) {
-                    tracing::info!(
-                        keys = %self.key_prefix,
-                        "rate limits: Redis answers again; limits are shared again"
-                    );
-                }
+                self.skip_until_ms.store(0, Ordering::Relaxed);
                 Some(if wait_ms == 0 {
                     Ok(())
                 } else {
@@ -177,9 +204,10 @@ impl SharedBuckets {
                 })
             }
             Err(err) => {
+                let failed_at = self.outage.now_ms();
                 self.skip_until_ms
-                    .store(now_ms + RETRY_SHARED_AFTER_MS, Ordering::Relaxed);
-                if !self.outage.degraded.swap(true, Ordering::Relaxed) {
+                    .store(failed_at + RETRY_SHARED_AFTER_MS, Ordering::Relaxed);
+                if self.outage.log.should_log() {
                     tracing::warn!(
                         error = %err,
                         keys = %self.key_prefix,
@@ -190,12 +218,6 @@ impl SharedBuckets {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64)
 }
 
 /// Token buckets by key (a client IP, a username), in this process. Keys are kept as a keyed

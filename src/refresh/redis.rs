@@ -1,6 +1,6 @@
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 
-use crate::redis_connection::RedisConnection;
+use crate::redis_connection::{LuaScript, RedisConnection};
 
 use super::{
     LiveToken, MAX_SESSIONS_PER_ACCOUNT, RefreshStore, Rotation, SessionInfo, SessionRef,
@@ -17,9 +17,9 @@ use super::{
 pub struct RedisRefreshStore {
     connection: RedisConnection,
     prefix: String,
-    rotate: Script,
-    sessions: Script,
-    take_unindexed: Script,
+    rotate: LuaScript,
+    sessions: LuaScript,
+    take_unindexed: LuaScript,
 }
 
 /// Where one family's keys are.
@@ -42,11 +42,11 @@ impl RedisRefreshStore {
         Self {
             connection,
             prefix: prefix.to_owned(),
-            rotate: Script::new(include_str!("rotate.lua")),
-            sessions: Script::new(include_str!("sessions.lua")),
+            rotate: LuaScript::new(include_str!("rotate.lua")),
+            sessions: LuaScript::new(include_str!("sessions.lua")),
             // A family from before the index: taken out whole if the presented member is live
             // (1), deleted as reused if another is (2); 0 if there is none.
-            take_unindexed: Script::new(
+            take_unindexed: LuaScript::new(
                 "local live = redis.call('GET', KEYS[1]) \
                  if not live then return 0 end \
                  redis.call('DEL', KEYS[1], KEYS[2]) \
@@ -306,10 +306,6 @@ impl RefreshStore for RedisRefreshStore {
     }
 
     async fn ping(&self) -> Result<(), StoreUnavailable> {
-        let mut connection = self.connection.clone();
-        redis::cmd("PING")
-            .query_async::<()>(&mut connection)
-            .await
-            .map_err(unavailable)
+        self.connection.ping().await.map_err(unavailable)
     }
 }
