@@ -18,7 +18,7 @@ use crate::{
         WellKnownApi, forward_ext_authz,
     },
     config::Settings,
-    customers::{CustomersApi, CustomersState},
+    customers::{CustomersApi, CustomersState, PageCache},
     db,
     error::{ApiError, ErrorFormat},
     http::{
@@ -354,6 +354,8 @@ impl CustomersApp {
                 db,
                 verifier,
                 public_url,
+                list_cache: db::is_sqlite(&settings.customers_database_url)
+                    .then(PageCache::default),
             }),
             max_body_bytes: settings.max_body_bytes,
             connections: settings.connections,

@@ -18,12 +18,12 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
-use super::{CustomerAuth, CustomerTags, CustomersState};
+use super::{CustomerAuth, CustomerTags, CustomersState, PageCache};
 use crate::{
     domain::{CustomerName, CustomerType, FieldError, FieldErrors, Mobile},
     entity::customer,
     error::ApiError,
-    http::{AnyBody, DocumentedInput, Pagination, lenient_string},
+    http::{AnyBody, DocumentedInput, Pagination, RenderedJson, lenient_string},
 };
 
 pub struct CustomersApi;
@@ -190,7 +190,7 @@ impl CustomerInput {
 pub enum ListResponse {
     /// One page of customers, oldest first.
     #[oai(status = 200)]
-    Ok(Json<CustomerPage>),
+    Ok(RenderedJson<CustomerPage>),
 }
 
 #[derive(ApiResponse)]
@@ -280,9 +280,16 @@ impl CustomersState {
             row.customer_type = Set(customer_type.as_ref().to_owned());
         }
         row.updated_at = Set(Utc::now());
-        row.update(&self.db)
-            .await
-            .map_err(db_error("updating a customer"))
+        let updated = row.update(&self.db).await;
+        self.changed();
+        updated.map_err(db_error("updating a customer"))
+    }
+
+    /// After every write, whether or not it reports success (a commit may precede an error).
+    fn changed(&self) {
+        if let Some(cache) = &self.list_cache {
+            cache.changed();
+        }
     }
 }
 
@@ -305,14 +312,23 @@ impl CustomersApi {
     > {
         auth.require_read()?;
         let pagination = Pagination::new(page.0, page_size.0)?;
+        let cache = state.list_cache.as_ref();
+        if let Some(body) = cache.and_then(|cache| cache.get(&pagination)) {
+            return Ok(ListResponse::Ok(RenderedJson::from_bytes(body)));
+        }
+        let generation = cache.map(PageCache::generation);
         let (rows, count) = list_page(&state.db, &pagination).await?;
         let (next, previous) = pagination.links(count, &format!("{}/customers/", state.public_url));
-        Ok(ListResponse::Ok(Json(CustomerPage {
+        let page = RenderedJson::render(&CustomerPage {
             count,
             next,
             previous,
             results: rows.into_iter().map(Customer::from).collect(),
-        })))
+        });
+        if let (Some(cache), Some(generation)) = (cache, generation) {
+            cache.keep(&pagination, generation, page.bytes().clone());
+        }
+        Ok(ListResponse::Ok(page))
     }
 
     /// Get a customer
@@ -364,8 +380,9 @@ impl CustomersApi {
         };
         let created = customer::Entity::insert(row)
             .exec_with_returning(&state.db)
-            .await
-            .map_err(db_error("creating a customer"))?;
+            .await;
+        state.changed();
+        let created = created.map_err(db_error("creating a customer"))?;
         Ok(CreatedResponse::Created(Json(created.into())))
     }
 
@@ -440,10 +457,9 @@ impl CustomersApi {
         Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
     > {
         auth.require_write()?;
-        let deleted = customer::Entity::delete_by_id(id.0)
-            .exec(&state.db)
-            .await
-            .map_err(db_error("deleting a customer"))?;
+        let deleted = customer::Entity::delete_by_id(id.0).exec(&state.db).await;
+        state.changed();
+        let deleted = deleted.map_err(db_error("deleting a customer"))?;
         if deleted.rows_affected == 0 {
             return Err(ApiError::NotFound.into());
         }

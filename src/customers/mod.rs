@@ -3,6 +3,7 @@
 //! service tokens may do what their scopes say (`customers:read`, `customers:write`).
 
 mod handlers;
+mod page_cache;
 
 use std::sync::Arc;
 
@@ -11,6 +12,7 @@ use poem_openapi::{SecurityScheme, Tags, auth::Bearer};
 use sea_orm::DatabaseConnection;
 
 pub use handlers::{CustomersApi, id_required};
+pub use page_cache::PageCache;
 
 use crate::{
     domain::Role,
@@ -25,6 +27,8 @@ pub struct CustomersState {
     pub verifier: Arc<JwksVerifier>,
     /// Where clients reach this service: the base of `next`/`previous` links.
     pub public_url: String,
+    /// List pages as rendered, when this process is the database's only writer.
+    pub list_cache: Option<PageCache>,
 }
 
 #[derive(Tags)]

@@ -8,6 +8,7 @@ mod middleware;
 mod outbound;
 mod pagination;
 mod rate_limit;
+mod rendered;
 mod request_log;
 mod server;
 
@@ -18,6 +19,7 @@ pub use middleware::{BodyLimit, SingleAuthorization, TrailingSlash};
 pub use outbound::read_json_capped;
 pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, SharedLimitsOutage, client_ip};
+pub use rendered::RenderedJson;
 pub use request_log::RequestLog;
 pub use server::{ConnectionLimits, FREE_BODY_BYTES, fit_connections_to_open_file_limit, serve};
 

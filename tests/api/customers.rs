@@ -35,6 +35,7 @@ on_both_backends!(
     missing_malformed_expired_forged_and_misdirected_tokens_get_401,
     customers_are_paginated_like_drf,
     a_rotated_signing_key_is_picked_up_without_a_restart,
+    a_list_page_is_served_as_it_is_until_a_customer_changes,
 );
 
 fn customer() -> Value {
@@ -607,4 +608,48 @@ async fn the_verifier_refuses_a_token_minted_for_another_audience() {
     let customers = TestCustomers::spawn(&auth, Backend::Sqlite).await;
 
     assert!(customers.state.verifier.verify(&token).await.is_err());
+}
+
+/// On SQLite (this process the only writer) list pages are kept as rendered; every write
+/// makes them stale at once, so a reader never sees one from before it. On PostgreSQL, where
+/// other instances write too, nothing is kept.
+async fn a_list_page_is_served_as_it_is_until_a_customer_changes(backend: Backend) {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let app = TestApp::spawn(&db).await;
+    let customers = TestCustomers::spawn(&app, backend).await;
+    let user = app.create_user(Role::Customer).await;
+    let list = || async {
+        let (status, page) =
+            status_and_json(customers.get(&user.access, "/customers/").await).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        page
+    };
+    let kept = || customers.state.list_cache.as_ref().map(|cache| cache.len());
+    let expect_kept = |pages: usize| match backend {
+        Backend::Sqlite => Some(pages),
+        Backend::Postgres => None,
+    };
+
+    assert_eq!(list().await["count"], 0);
+    assert_eq!(kept(), expect_kept(1));
+    let created = customers.create(&user.access, &customer()).await;
+    assert_eq!(created.status(), StatusCode::CREATED);
+    assert_eq!(kept(), expect_kept(0), "a write drops every page");
+    let first = list().await;
+    assert_eq!(first["count"], 1);
+    assert_eq!(list().await, first, "the page as it was rendered");
+
+    let id = first["results"][0]["id"].as_i64().unwrap();
+    let path = format!("/customers/{id}/");
+    let patched = customers
+        .patch(&user.access, &path, &json!({"name": "Renamed"}))
+        .await;
+    assert_eq!(patched.status(), StatusCode::OK);
+    assert_eq!(list().await["results"][0]["name"], "Renamed");
+    assert_eq!(
+        customers.delete(&user.access, &path).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(list().await["count"], 0);
+    app.stop().await;
 }
