@@ -224,12 +224,12 @@ async fn migrate_with<M: MigratorTrait>(db: &DatabaseConnection) -> anyhow::Resu
 /// Any constant unique to Tessera among the advisory locks on one PostgreSQL server.
 const MIGRATION_LOCK_ID: i64 = 0x7e55_e7a0;
 
-/// The file a SQLite URL names, if it is one on disk.
-/// Whether `url` is an SQLite database's (embedded: written by this process alone).
+/// Whether `url` is an SQLite database's.
 pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// The file a SQLite URL names, if it is one on disk.
 fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     let path = url
         .strip_prefix("sqlite://")

@@ -259,6 +259,16 @@ async fn list_page(
     Ok((rows.into_iter().map(|row| row.model).collect(), count))
 }
 
+struct PagesGoStale<'a>(Option<&'a PageCache>);
+
+impl Drop for PagesGoStale<'_> {
+    fn drop(&mut self) {
+        if let Some(cache) = self.0 {
+            cache.changed();
+        }
+    }
+}
+
 impl CustomersState {
     async fn find(&self, id: i64) -> Result<customer::Model, ApiError> {
         customer::Entity::find_by_id(id)
@@ -280,16 +290,16 @@ impl CustomersState {
             row.customer_type = Set(customer_type.as_ref().to_owned());
         }
         row.updated_at = Set(Utc::now());
-        let updated = row.update(&self.db).await;
-        self.changed();
-        updated.map_err(db_error("updating a customer"))
+        let _stale = self.pages_go_stale();
+        row.update(&self.db)
+            .await
+            .map_err(db_error("updating a customer"))
     }
 
-    /// After every write, whether or not it reports success (a commit may precede an error).
-    fn changed(&self) {
-        if let Some(cache) = &self.list_cache {
-            cache.changed();
-        }
+    /// Held across a write: when it is dropped, however the write ended (an error after the
+    /// commit, or the request cancelled while SQLite still commits), every kept page goes.
+    fn pages_go_stale(&self) -> PagesGoStale<'_> {
+        PagesGoStale(self.list_cache.as_ref())
     }
 }
 
@@ -378,11 +388,11 @@ impl CustomersApi {
             created_at: Set(now),
             updated_at: Set(now),
         };
+        let _stale = state.pages_go_stale();
         let created = customer::Entity::insert(row)
             .exec_with_returning(&state.db)
-            .await;
-        state.changed();
-        let created = created.map_err(db_error("creating a customer"))?;
+            .await
+            .map_err(db_error("creating a customer"))?;
         Ok(CreatedResponse::Created(Json(created.into())))
     }
 
@@ -457,9 +467,11 @@ impl CustomersApi {
         Failure<{ BAD_REQUEST | UNAUTHORIZED | FORBIDDEN | NOT_FOUND | UNAVAILABLE }>,
     > {
         auth.require_write()?;
-        let deleted = customer::Entity::delete_by_id(id.0).exec(&state.db).await;
-        state.changed();
-        let deleted = deleted.map_err(db_error("deleting a customer"))?;
+        let _stale = state.pages_go_stale();
+        let deleted = customer::Entity::delete_by_id(id.0)
+            .exec(&state.db)
+            .await
+            .map_err(db_error("deleting a customer"))?;
         if deleted.rows_affected == 0 {
             return Err(ApiError::NotFound.into());
         }

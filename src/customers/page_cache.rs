@@ -1,9 +1,10 @@
 //! Rendered list pages, kept while no customer has changed: a list read costs a token check and
 //! a map lookup, not a query, 50 rows decoded and a JSON document built.
 //!
-//! Only when this process is the only writer (the embedded SQLite database): every write goes
-//! through its handlers, which call [`PageCache::changed`]. With PostgreSQL, other instances
-//! write too, and the cache is off.
+//! On the embedded SQLite database only, whose writes come through this process's handlers:
+//! each drops every page ([`PageCache::changed`], from a guard, so a write whose request was
+//! cancelled mid-way drops them too). Another process writing the same file is seen within
+//! [`PAGE_LIFETIME`]. With PostgreSQL, other instances write all the time, and the cache is off.
 
 use std::{
     collections::HashMap,
@@ -11,21 +12,40 @@ use std::{
         Mutex,
         atomic::{AtomicU64, Ordering},
     },
+    time::{Duration, Instant},
 };
 
 use bytes::Bytes;
 
 use crate::http::Pagination;
 
-/// Pages kept at most: the page numbers a client may ask for are unbounded, their bytes are
-/// not (up to 100 rows, about 30 KiB, a page).
+/// Pages kept at most, and their bytes at most: the pages a client may ask for are unbounded
+/// in number, and one of 100 rows of escaped names may reach 200 KiB. Past either, every page
+/// goes.
 const MAX_PAGES: usize = 256;
+const MAX_BYTES: usize = 8 * 1024 * 1024;
+
+/// How long a page is served: what another process writes to the same SQLite file shows
+/// within this.
+pub const PAGE_LIFETIME: Duration = Duration::from_secs(1);
+
+struct KeptPage {
+    generation: u64,
+    rendered_at: Instant,
+    body: Bytes,
+}
 
 #[derive(Default)]
 pub struct PageCache {
     /// Moves on at every write: a page rendered from an older one is never served.
     generation: AtomicU64,
-    pages: Mutex<HashMap<(u64, u64), (u64, Bytes)>>,
+    pages: Mutex<Pages>,
+}
+
+#[derive(Default)]
+struct Pages {
+    by_page: HashMap<(u64, u64), KeptPage>,
+    bytes: usize,
 }
 
 impl PageCache {
@@ -37,26 +57,47 @@ impl PageCache {
 
     pub fn get(&self, pagination: &Pagination) -> Option<Bytes> {
         let pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        let (generation, body) = pages.get(&(pagination.page, pagination.page_size))?;
-        (*generation == self.generation()).then(|| body.clone())
+        let kept = pages
+            .by_page
+            .get(&(pagination.page, pagination.page_size))?;
+        (kept.generation == self.generation() && kept.rendered_at.elapsed() < PAGE_LIFETIME)
+            .then(|| kept.body.clone())
     }
 
     pub fn keep(&self, pagination: &Pagination, generation: u64, body: Bytes) {
         let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
-        if pages.len() >= MAX_PAGES {
-            pages.clear();
+        if pages.by_page.len() >= MAX_PAGES || pages.bytes + body.len() > MAX_BYTES {
+            pages.by_page.clear();
+            pages.bytes = 0;
         }
-        pages.insert((pagination.page, pagination.page_size), (generation, body));
+        pages.bytes += body.len();
+        let kept = KeptPage {
+            generation,
+            rendered_at: Instant::now(),
+            body,
+        };
+        if let Some(replaced) = pages
+            .by_page
+            .insert((pagination.page, pagination.page_size), kept)
+        {
+            pages.bytes -= replaced.body.len();
+        }
     }
 
     /// A customer was created, changed or deleted (or may have been): every page is stale.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
-        self.pages.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        let mut pages = self.pages.lock().unwrap_or_else(|p| p.into_inner());
+        pages.by_page.clear();
+        pages.bytes = 0;
     }
 
     pub fn len(&self) -> usize {
-        self.pages.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.pages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_page
+            .len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -90,11 +131,33 @@ mod tests {
     }
 
     #[test]
-    fn the_pages_kept_are_bounded() {
+    fn the_pages_kept_are_bounded_in_number_and_bytes() {
         let cache = PageCache::default();
         for n in 1..=10_000 {
             cache.keep(&page(n), cache.generation(), Bytes::from_static(b"{}"));
             assert!(cache.len() <= MAX_PAGES);
         }
+        let big = Bytes::from(vec![b' '; 200 * 1024]);
+        for n in 1..=200 {
+            cache.keep(&page(n), cache.generation(), big.clone());
+            let bytes = cache.pages.lock().unwrap().bytes;
+            assert!(bytes <= MAX_BYTES, "{bytes} bytes kept");
+        }
+    }
+
+    #[test]
+    fn a_page_is_served_for_its_lifetime_only() {
+        let cache = PageCache::default();
+        cache.keep(&page(1), cache.generation(), Bytes::from_static(b"{}"));
+        assert!(cache.get(&page(1)).is_some());
+        cache
+            .pages
+            .lock()
+            .unwrap()
+            .by_page
+            .get_mut(&(1, 50))
+            .unwrap()
+            .rendered_at -= PAGE_LIFETIME;
+        assert_eq!(cache.get(&page(1)), None);
     }
 }
