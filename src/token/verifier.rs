@@ -1,9 +1,13 @@
-use std::sync::Arc;
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+};
 
+use aws_lc_rs::digest;
 use jsonwebtoken::{Algorithm, Validation, decode, decode_header};
 
 use super::{AccessClaims, RefreshClaims, TokenSettings, TokenType};
-use crate::keys::SharedKeyRing;
+use crate::keys::{KeyRing, SharedKeyRing};
 
 /// Why a token was refused. Clients only ever see "Token is invalid or expired".
 #[derive(Debug, thiserror::Error)]
@@ -22,7 +26,32 @@ pub struct TokenVerifier {
     keys: Arc<SharedKeyRing>,
     access: Validation,
     refresh: Validation,
+    verified: Mutex<Verified>,
 }
+
+/// Access tokens already verified, by SHA-256, with their claims: one presented again (forward
+/// auth is asked once per request a gateway passes) costs a digest and a lookup, not an RSA
+/// verification and a JSON parse. An entry holds until the token's `exp`, and only while the
+/// key ring it was verified against is the current one: a reload starts over.
+#[derive(Default)]
+struct Verified {
+    /// Held, not only compared: a ring dropped while its address is remembered could come back
+    /// as a new ring at the same address.
+    ring: Option<Arc<KeyRing>>,
+    tokens: HashMap<[u8; 32], AccessClaims>,
+}
+
+impl Verified {
+    fn against(&self, ring: &Arc<KeyRing>) -> bool {
+        self.ring
+            .as_ref()
+            .is_some_and(|held| Arc::ptr_eq(held, ring))
+    }
+}
+
+/// About 4 MiB of claims at most; past it, all go (tokens live minutes: the next requests
+/// refill it).
+const MAX_VERIFIED: usize = 10_000;
 
 impl TokenVerifier {
     pub fn new(keys: Arc<SharedKeyRing>, settings: &TokenSettings) -> Self {
@@ -40,17 +69,54 @@ impl TokenVerifier {
             keys,
             access,
             refresh,
+            verified: Mutex::default(),
         }
     }
 
     pub fn verify_access(&self, token: &str) -> Result<AccessClaims, TokenError> {
+        let ring = self.keys.current();
+        let digest: [u8; 32] = digest::digest(&digest::SHA256, token.as_bytes())
+            .as_ref()
+            .try_into()
+            .expect("SHA-256 is 32 bytes");
+        if let Some(claims) = self.already_verified(&ring, &digest) {
+            return Ok(claims);
+        }
+        let claims = self.verify_access_with(&ring, token)?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if !verified.against(&ring) || verified.tokens.len() >= MAX_VERIFIED {
+            verified.ring = Some(ring.clone());
+            verified.tokens.clear();
+        }
+        verified.tokens.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    /// How many verified tokens are remembered (at most 10 000).
+    pub fn remembered(&self) -> usize {
+        self.verified
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .tokens
+            .len()
+    }
+
+    fn already_verified(&self, ring: &Arc<KeyRing>, digest: &[u8; 32]) -> Option<AccessClaims> {
+        let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if !verified.against(ring) {
+            return None;
+        }
+        let claims = verified.tokens.get(digest)?;
+        (claims.exp > chrono::Utc::now().timestamp()).then(|| claims.clone())
+    }
+
+    fn verify_access_with(&self, ring: &KeyRing, token: &str) -> Result<AccessClaims, TokenError> {
         let header = decode_header(token)?;
         if !header.typ.as_deref().is_some_and(|typ| {
             typ.eq_ignore_ascii_case("at+jwt") || typ.eq_ignore_ascii_case("application/at+jwt")
         }) {
             return Err(TokenError::WrongType);
         }
-        let ring = self.keys.current();
         let key = ring
             .access_key(header.kid.as_deref().ok_or(TokenError::UnknownKey)?)
             .ok_or(TokenError::UnknownKey)?;

@@ -225,3 +225,37 @@ async fn obtain_records_last_login(backend: Backend) {
 
     assert!(me["last_login"].is_string(), "{me}");
 }
+
+/// A verified access token is remembered until its `exp`, never past it, and the memory of
+/// them is bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verified_access_tokens_are_remembered_until_they_expire_and_no_more_than_10_000() {
+    let db = TestDatabase::create(Backend::Sqlite).await;
+    let mut settings = crate::helpers::test_settings(&db);
+    settings.lifetimes.access = Duration::from_secs(1);
+    let app = TestApp::spawn_with(settings).await;
+    let user = app.create_user(Role::Customer).await;
+    for _ in 0..3 {
+        assert_eq!(app.post_verify(&user.access).await.status(), StatusCode::OK);
+    }
+    assert_eq!(app.get_me(&user.access).await.status(), StatusCode::OK);
+    assert!(app.state.verifier.remembered() >= 1);
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.post_verify(&user.access).await.status(),
+        StatusCode::UNAUTHORIZED,
+        "remembered, but expired"
+    );
+    assert_eq!(
+        app.get_me(&user.access).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+
+    let subject = tessera::token::Subject::account(user.id, &user.username, Role::Customer);
+    for _ in 0..10_050 {
+        let token = app.state.issuer.issue_access(&subject, "bound-test");
+        app.state.verifier.verify_access(&token).unwrap();
+        assert!(app.state.verifier.remembered() <= 10_000);
+    }
+    app.stop().await;
+}
