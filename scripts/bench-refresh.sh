@@ -3,37 +3,8 @@
 # 32 concurrent clients; then Redis with 10^3 and 10^6 live sessions, and Redis memory per
 # session. Uses the shared wrk scripts and token minter (BENCH_DIR, default ../shared/bench).
 #   bash scripts/bench-refresh.sh            # needs: wrk, redis-server, a release build
-set -euo pipefail
-cd "$(dirname "$0")/.."
-BENCH_DIR=${BENCH_DIR:-../shared/bench}
-BIN=target/release/tessera
-PORT=${PORT:-7101}
-REDIS_PORT=${REDIS_PORT:-6390}
-DUR=${DUR:-15}
-WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-[ -x "$BIN" ] || cargo build --release
-command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-export BENCH_USER=bench BENCH_PASS='bench-Passw0rd!x'
-# Minting logs in far faster than a person; the limits would only measure themselves.
-export TESSERA_LOGIN_RATE_LIMIT=off TESSERA_LOGIN_USERNAME_RATE_LIMIT=off
-
-serve() {  # $1 = label, rest = extra env
-  local label=$1; shift
-  rm -rf "$WORK/data"; mkdir -p "$WORK/data"
-  env TESSERA_DATA_DIR="$WORK/data" TESSERA_AUTH_LISTEN=127.0.0.1:$PORT TESSERA_LOG=warn "$@" "$BIN" serve > "$WORK/$label.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$PORT/healthz && break; sleep 0.1; done
-  echo "$BENCH_PASS" | env TESSERA_DATA_DIR="$WORK/data" "$@" "$BIN" users create --username bench --role customer --password-stdin >/dev/null
-}
-
-measure() {  # $1 = label
-  python3 "$BENCH_DIR/tools/mint_tokens.py" --base http://127.0.0.1:$PORT --path /auth/token/ -n 96 --parallel 4 \
-    --user "$BENCH_USER" --password "$BENCH_PASS" --refresh-out "$WORK/r.txt" --access-out "$WORK/a.txt" >/dev/null
-  REFRESH_PATH=/auth/token/refresh/ REFRESH_TOKENS_FILE="$WORK/r.txt" WRK_THREADS=2 WRK_REPORT="$WORK/$1.json" WRK_SCENARIO="$1" \
-    wrk -t2 -c32 -d${DUR}s --timeout 30s -s "$BENCH_DIR/wrk/refresh.lua" http://127.0.0.1:$PORT >/dev/null
-  python3 -c "import json; d=json.load(open('$WORK/$1.json')); print('%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %s' % ('$1', d['rps'], d['lat_ms']['p50'], d['lat_ms']['p99'], sum(d['errors'].values())))"
-}
+# shellcheck source=scripts/bench-refresh-lib.sh
+source "$(dirname "$0")/bench-refresh-lib.sh"
 
 serve sqlite
 measure "refresh sqlite"

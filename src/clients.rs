@@ -19,6 +19,7 @@ use sea_orm::{
 use crate::{
     domain::{ClientId, ClientName, Scopes},
     entity::oauth_client,
+    hex,
 };
 
 /// A registered client, as the token endpoint and the CLI see it (never its secret's digest).
@@ -71,11 +72,7 @@ impl fmt::Debug for ClientSecret {
 
 /// What a secret is stored as: SHA-256, lower-case hex.
 fn digest_hex(secret: &str) -> String {
-    digest::digest(&digest::SHA256, secret.as_bytes())
-        .as_ref()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    hex::encode(digest::digest(&digest::SHA256, secret.as_bytes()).as_ref())
 }
 
 fn random<const N: usize>() -> [u8; N] {
@@ -104,10 +101,7 @@ pub async fn create(
 ) -> Result<(Client, ClientSecret), CreateClientError> {
     let secret = ClientSecret::generate();
     let now = Utc::now();
-    let client_id: String = random::<16>()
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let client_id = hex::encode(&random::<16>());
     let row = oauth_client::ActiveModel {
         client_id: Set(client_id),
         name: Set(name.as_ref().to_owned()),

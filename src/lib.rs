@@ -31,6 +31,7 @@ pub mod django_import;
 pub mod domain;
 pub mod entity;
 pub mod error;
+pub mod hex;
 pub mod http;
 pub mod jwks;
 pub mod keys;

@@ -62,7 +62,7 @@ pub fn verify(password: &str, encoded: &str) -> bool {
         "argon2" => verify_argon2(password, rest),
         "bcrypt_sha256" => {
             let digest = digest::digest(&digest::SHA256, password.as_bytes());
-            verify_bcrypt(hex(digest.as_ref()).as_bytes(), rest)
+            verify_bcrypt(crate::hex::encode(digest.as_ref()).as_bytes(), rest)
         }
         "bcrypt" => verify_bcrypt(password.as_bytes(), rest),
         _ => false,
@@ -113,10 +113,6 @@ fn argon2_phc(rest: &str) -> String {
 fn verify_bcrypt(password: &[u8], rest: &str) -> bool {
     // Python's bcrypt refuses NUL bytes, so Django never stored a hash of such a password.
     !password.contains(&0) && bcrypt::verify(password, rest).unwrap_or(false)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }
 
 #[cfg(test)]

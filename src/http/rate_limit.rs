@@ -158,11 +158,11 @@ impl SharedBuckets {
     /// and every key is the same size.
     fn key(&self, client: &str) -> String {
         let digest = digest::digest(&digest::SHA256, client.as_bytes());
-        let mut key = self.key_prefix.clone();
-        for byte in &digest.as_ref()[..16] {
-            key.push_str(&format!("{byte:02x}"));
-        }
-        key
+        format!(
+            "{}{}",
+            self.key_prefix,
+            crate::hex::encode(&digest.as_ref()[..16])
+        )
     }
 
     /// The script's answer, or `None` when Redis did not give one (then the local buckets do).

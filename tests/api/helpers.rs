@@ -354,14 +354,23 @@ impl TestApp {
     }
 
     pub async fn get_json(&self, path: &str) -> Value {
+        serde_json::from_str(&self.get_text(path).await).expect("JSON body")
+    }
+
+    /// A form to the OAuth 2.0 token endpoint: its status, headers and JSON body.
+    pub async fn post_oauth_token(
+        &self,
+        form: &[(&str, &str)],
+    ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
         let response = self
             .client
-            .get(self.url(path))
+            .post(self.url("/auth/oauth/token/"))
+            .form(form)
             .send()
             .await
             .expect("request");
-        assert_eq!(response.status(), StatusCode::OK, "GET {path}");
-        response.json().await.expect("JSON body")
+        let (status, headers) = (response.status(), response.headers().clone());
+        (status, headers, response.json().await.expect("JSON body"))
     }
 
     /// The body of a GET that must answer 200, as text.

@@ -12,35 +12,18 @@ use crate::helpers::{Backend, TestApp, TestDatabase, test_settings};
 
 const TOKEN: &str = "/auth/oauth/token/";
 
-async fn token(
-    app: &TestApp,
-    form: &[(&str, &str)],
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = app
-        .client
-        .post(app.url(TOKEN))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, headers) = (response.status(), response.headers().clone());
-    (status, headers, response.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn the_refresh_token_grant_rotates_and_detects_reuse() {
     let db = TestDatabase::create(Backend::Sqlite).await;
     let app = TestApp::spawn(&db).await;
     let user = app.create_user(Role::Customer).await;
 
-    let (status, headers, body) = token(
-        &app,
-        &[
+    let (status, headers, body) = app
+        .post_oauth_token(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", &user.refresh),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers[CACHE_CONTROL], "no-store");
     assert_eq!(headers[PRAGMA], "no-cache");
@@ -53,25 +36,21 @@ async fn the_refresh_token_grant_rotates_and_detects_reuse() {
     let successor = body["refresh_token"].as_str().unwrap().to_owned();
 
     // The spent token again: theft, by RFC 9700. The session is revoked, successor and all.
-    let (status, headers, body) = token(
-        &app,
-        &[
+    let (status, headers, body) = app
+        .post_oauth_token(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", &user.refresh),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(headers[CACHE_CONTROL], "no-store");
     assert_eq!(body["error"], "invalid_grant", "{body}");
-    let (status, _, body) = token(
-        &app,
-        &[
+    let (status, _, body) = app
+        .post_oauth_token(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", &successor),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(
         (status, &body["error"]),
         (StatusCode::BAD_REQUEST, &json!("invalid_grant"))
@@ -125,7 +104,7 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
             "invalid_request",
         ),
     ] {
-        let (status, _, body) = token(&app, &form).await;
+        let (status, _, body) = app.post_oauth_token(&form).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{form:?}: {body}");
         assert_eq!(body["error"], error, "{form:?}: {body}");
         assert!(
@@ -155,7 +134,7 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
             ("client_secret", "s"),
         ],
     ] {
-        let (status, headers, body) = token(&app, &form).await;
+        let (status, headers, body) = app.post_oauth_token(&form).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "{form:?}: {body}");
         assert_eq!(body["error"], "invalid_client");
         assert!(
@@ -207,11 +186,9 @@ async fn every_rfc_6749_error_is_answered_as_the_rfc_says() {
     );
 
     // None of these spent the token.
-    let (status, _, _) = token(
-        &app,
-        &[("grant_type", "refresh_token"), ("refresh_token", refresh)],
-    )
-    .await;
+    let (status, _, _) = app
+        .post_oauth_token(&[("grant_type", "refresh_token"), ("refresh_token", refresh)])
+        .await;
     assert_eq!(status, StatusCode::OK);
     app.stop().await;
 }
@@ -225,14 +202,12 @@ async fn without_rotation_the_refresh_token_grant_is_not_offered() {
     settings.rotate_refresh_tokens = false;
     let app = TestApp::spawn_with(settings).await;
     let user = app.create_user(Role::Customer).await;
-    let (status, _, body) = token(
-        &app,
-        &[
+    let (status, _, body) = app
+        .post_oauth_token(&[
             ("grant_type", "refresh_token"),
             ("refresh_token", &user.refresh),
-        ],
-    )
-    .await;
+        ])
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "unsupported_grant_type");
     let metadata = app

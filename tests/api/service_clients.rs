@@ -47,22 +47,6 @@ async fn basic(
     (response.status(), response.json().await.unwrap())
 }
 
-/// `client_secret_post`.
-async fn post(
-    app: &TestApp,
-    form: &[(&str, &str)],
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = app
-        .client
-        .post(app.url(TOKEN))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let (status, headers) = (response.status(), response.headers().clone());
-    (status, headers, response.json().await.unwrap())
-}
-
 async fn service_token(app: &TestApp, client: &Client, secret: &ClientSecret) -> String {
     let (status, body) = basic(
         app,
@@ -168,12 +152,12 @@ async fn a_client_gets_the_scopes_it_asks_for_of_those_it_is_registered_for() {
             ("scope", scope),
         ]
     };
-    let (status, headers, body) = post(&app, &form("customers:read")).await;
+    let (status, headers, body) = app.post_oauth_token(&form("customers:read")).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(body["scope"], "customers:read");
     for unknown in ["customers:delete", "customers:read admin", "bad\"scope"] {
-        let (status, _, body) = post(&app, &form(unknown)).await;
+        let (status, _, body) = app.post_oauth_token(&form(unknown)).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{unknown}");
         assert_eq!(body["error"], "invalid_scope", "{unknown}: {body}");
     }
@@ -194,15 +178,13 @@ async fn wrong_disabled_deleted_and_rotated_credentials_are_invalid_client() {
     refused(basic(&app, &client.client_id, "wrong", &grant).await);
     refused(basic(&app, "no-such-client", secret.expose(), &grant).await);
     refused(basic(&app, &client.client_id, &"x".repeat(10_000), &grant).await);
-    let (status, headers, body) = post(
-        &app,
-        &[
+    let (status, headers, body) = app
+        .post_oauth_token(&[
             ("grant_type", "client_credentials"),
             ("client_id", &client.client_id),
             ("client_secret", "wrong"),
-        ],
-    )
-    .await;
+        ])
+        .await;
     refused((status, body));
     assert!(
         headers[WWW_AUTHENTICATE]
