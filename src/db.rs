@@ -143,10 +143,16 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             endpoints.push(endpoint);
         }
     }
+    let mut options = ConnectOptions::new(url.to_owned());
     if let Some(file) = sqlite_file(url) {
         create_private_file(&file)?;
+        // sea-orm gives SQLite one connection unless told otherwise, and then every statement
+        // waits for the one before it: a refresh's account read queued behind other refreshes'
+        // writes, and the service idled at one core. Under WAL, reads run beside the one
+        // writer; writers take turns on SQLite's lock. (An in-memory database stays at one
+        // connection: each would be a database of its own.)
+        options.max_connections(SQLITE_CONNECTIONS);
     }
-    let mut options = ConnectOptions::new(url.to_owned());
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
@@ -187,6 +193,11 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
 }
 
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections (each a thread of sqlx's) to one SQLite file: enough that a few writers
+/// waiting their turn leave reads room to run (refreshes: 1 900/s with one, 3 300-3 500/s
+/// with 6-10, `scripts/bench-refresh.sh`, on 2 cores).
+const SQLITE_CONNECTIONS: u32 = 8;
 
 /// Applies the token service's pending migrations.
 pub async fn migrate(db: &DatabaseConnection) -> anyhow::Result<()> {
@@ -295,6 +306,38 @@ mod tests {
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
         assert_eq!(sqlite_file("postgres://u@h/db"), None);
+    }
+
+    /// The guard on SQLite's concurrency: a write in progress does not hold up a read.
+    #[tokio::test]
+    async fn reads_go_on_while_a_write_is_open() {
+        let root = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", root.path().join("t.db").display());
+        let db = connect(&url).await.unwrap();
+        db.execute_unprepared("CREATE TABLE t (n INTEGER)")
+            .await
+            .unwrap();
+        let write = db
+            .begin_with_options(TransactionOptions {
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        write
+            .execute_unprepared("INSERT INTO t VALUES (1)")
+            .await
+            .unwrap();
+        let read = tokio::time::timeout(
+            Duration::from_secs(2),
+            db.execute_unprepared("SELECT COUNT(*) FROM t"),
+        )
+        .await;
+        assert!(
+            matches!(read, Ok(Ok(_))),
+            "a read waited for the open write transaction's connection"
+        );
+        write.commit().await.unwrap();
     }
 
     #[test]
