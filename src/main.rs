@@ -8,8 +8,11 @@ async fn main() -> std::process::ExitCode {
     let result = match Settings::load(cli.command.settings()) {
         Ok(settings) => {
             let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
-            telemetry::init(&settings.log, settings.log_format, colour, std::io::stderr);
-            commands::run(cli.command, settings).await
+            let logs = telemetry::BatchedStderr::start();
+            telemetry::init(&settings.log, settings.log_format, colour, logs.clone());
+            let result = commands::run(cli.command, settings).await;
+            logs.flush();
+            result
         }
         Err(err) => Err(err),
     };

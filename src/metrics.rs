@@ -101,19 +101,20 @@ impl Metrics {
 
     /// The index of the template `path` belongs to; `templates.len()` if none.
     fn route_index(&self, path: &str) -> usize {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let path = path.trim_matches('/');
         self.templates
             .iter()
             .position(|(_, template)| {
                 // A template ending in `*` (Envoy's ext_authz under `/auth/forward/`) takes any
                 // path below it, so the original request's ids do not become labels.
-                let open_ended = template.last() == Some(&Some("*".to_owned()));
+                let open_ended = matches!(template.last(), Some(Some(last)) if last == "*");
                 let fixed = &template[..template.len() - usize::from(open_ended)];
-                (segments.len() == fixed.len() || open_ended && segments.len() > fixed.len())
-                    && fixed
-                        .iter()
-                        .zip(&segments)
-                        .all(|(want, got)| want.as_deref().is_none_or(|want| want == *got))
+                let mut segments = path.split('/');
+                fixed.iter().all(|want| {
+                    segments
+                        .next()
+                        .is_some_and(|got| want.as_deref().is_none_or(|want| want == got))
+                }) && (open_ended || segments.next().is_none())
             })
             .unwrap_or(self.templates.len())
     }

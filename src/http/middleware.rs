@@ -133,7 +133,11 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
         }
         // Held until the answer is made: the handler works on the buffered body.
         let mut drawn: Option<OwnedSemaphorePermit> = None;
-        if declared != Some(0) {
+        // HTTP/1.1 (the only version served): a request with neither a length nor a transfer
+        // coding has no body, so there is nothing to read or time.
+        let has_body = declared.is_some_and(|length| length > 0)
+            || declared.is_none() && req.headers().contains_key(header::TRANSFER_ENCODING);
+        if has_body {
             let mut chunks = req.take_body().into_bytes_stream();
             let mut buffered = Vec::new();
             let deadline = Instant::now() + self.read_timeout;
