@@ -136,6 +136,14 @@ pub fn endpoint(url: &str) -> String {
 }
 
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
+    connect_with(url, SQLITE_CONNECTIONS).await
+}
+
+/// `connect`, with at most `sqlite_connections` to a SQLite file.
+pub async fn connect_with(
+    url: &str,
+    sqlite_connections: u32,
+) -> anyhow::Result<DatabaseConnection> {
     {
         let mut endpoints = ENDPOINTS.lock().unwrap_or_else(|p| p.into_inner());
         let endpoint = endpoint(url);
@@ -151,7 +159,7 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
         // writes, and the service idled at one core. Under WAL, reads run beside the one
         // writer; writers take turns on SQLite's lock. (An in-memory database stays at one
         // connection: each would be a database of its own.)
-        options.max_connections(SQLITE_CONNECTIONS);
+        options.max_connections(sqlite_connections);
     }
     options
         .connect_timeout(Duration::from_secs(5))
@@ -246,7 +254,11 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path.starts_with(":memory:") {
+    let query = url.split_once('?').map_or("", |(_, query)| query);
+    if path.is_empty()
+        || path.contains(":memory:")
+        || query.split('&').any(|pair| pair == "mode=memory")
+    {
         return None;
     }
     Some(path.into())
@@ -305,6 +317,9 @@ mod tests {
             Some("/var/lib/t/x.db".into())
         );
         assert_eq!(sqlite_file("sqlite::memory:"), None);
+        assert_eq!(sqlite_file("sqlite://x.db?mode=memory"), None);
+        assert_eq!(sqlite_file("sqlite:file:x?mode=memory&cache=shared"), None);
+        assert_eq!(sqlite_file("sqlite:file::memory:?cache=shared"), None);
         assert_eq!(sqlite_file("postgres://u@h/db"), None);
     }
 

@@ -10,9 +10,8 @@ async fn main() -> std::process::ExitCode {
             let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
             let logs = telemetry::BatchedStderr::start();
             telemetry::init(&settings.log, settings.log_format, colour, logs.clone());
-            let result = commands::run(cli.command, settings).await;
-            logs.flush();
-            result
+            let _flushed = logs.flush_on_drop();
+            commands::run(cli.command, settings).await
         }
         Err(err) => Err(err),
     };

@@ -329,7 +329,11 @@ impl CustomersApp {
             &document_json(&customers_openapi()),
             UNDOCUMENTED_ROUTES,
         )?;
-        let db = db::connect(&settings.customers_database_url).await?;
+        // One connection: the page cache promises that a page read before a write is never
+        // served after it, and a cancelled write's statement still runs after its request has
+        // gone; behind one connection every later read waits for it. (Kept pages serve the
+        // reads, so they do not need more.)
+        let db = db::connect_with(&settings.customers_database_url, 1).await?;
         db::migrate_customers(&db).await?;
         let trusts = jwks.jwks_url.clone();
         let verifier = Arc::new(JwksVerifier::new(jwks)?);

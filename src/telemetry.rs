@@ -138,7 +138,7 @@ impl BatchedStderr {
                             .unwrap_or_else(|p| p.into_inner());
                     }
                     std::thread::sleep(Self::GATHER);
-                    writer.write_out(&mut writer.lock());
+                    drop(writer.write_out(writer.lock()));
                 }
             });
         if let Err(err) = started {
@@ -149,7 +149,20 @@ impl BatchedStderr {
     }
 
     pub fn flush(&self) {
-        self.shared.write_out(&mut self.shared.lock());
+        drop(self.shared.write_out(self.shared.lock()));
+    }
+
+    /// Flushes when dropped: at the end of `main`, however it ends (a panic unwinding too).
+    pub fn flush_on_drop(&self) -> FlushOnDrop {
+        FlushOnDrop(self.clone())
+    }
+}
+
+pub struct FlushOnDrop(BatchedStderr);
+
+impl Drop for FlushOnDrop {
+    fn drop(&mut self) {
+        self.0.flush();
     }
 }
 
@@ -158,16 +171,17 @@ impl PendingLines {
         self.lines.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Under the lines' lock, so that they keep their order.
-    fn write_out(&self, lines: &mut Vec<u8>) {
-        if !lines.is_empty() {
-            let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
-            let _ = sink.write_all(lines).and_then(|()| sink.flush());
-            lines.clear();
-            if lines.capacity() > BatchedStderr::CAPACITY {
-                lines.shrink_to(BatchedStderr::CAPACITY);
-            }
+    /// Writes what is waiting and hands back the sink, still held. It is taken before
+    /// the lines are let go, so batches keep their order; senders wait only for the copy.
+    fn write_out(&self, lines: MutexGuard<'_, Vec<u8>>) -> MutexGuard<'_, Box<dyn Write + Send>> {
+        let mut lines = lines;
+        let batch = std::mem::take(&mut *lines);
+        let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+        drop(lines);
+        if !batch.is_empty() {
+            let _ = sink.write_all(&batch).and_then(|()| sink.flush());
         }
+        sink
     }
 }
 
@@ -178,8 +192,7 @@ impl Write for &PendingLines {
         if lines.len() + line.len() > BatchedStderr::CAPACITY
             || self.unbatched.load(Ordering::Relaxed)
         {
-            self.write_out(&mut lines);
-            let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
+            let mut sink = self.write_out(lines);
             let _ = sink.write_all(line).and_then(|()| sink.flush());
             return Ok(line.len());
         }

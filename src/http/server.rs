@@ -14,10 +14,7 @@ use std::{
 };
 
 use hyper::{body::Incoming, service::service_fn};
-use hyper_util::{
-    rt::{TokioExecutor, TokioIo},
-    server::{conn::auto, graceful::GracefulShutdown},
-};
+use hyper_util::{rt::TokioIo, server::graceful::GracefulShutdown};
 use poem::{
     Addr, Endpoint, EndpointExt,
     http::uri::Scheme,
@@ -183,17 +180,13 @@ pub async fn serve(
         // connection hold a hundred requests' headers and bodies at once. Gateways speak
         // HTTP/1.1 to their upstreams (nginx, Envoy's ext_authz, Traefik), and TLS, where
         // browsers negotiate HTTP/2, ends at the proxy.
-        let mut builder = auto::Builder::new(TokioExecutor::new()).http1_only();
-        builder.http1().max_buf_size(MAX_CONNECTION_BUFFER);
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder.max_buf_size(MAX_CONNECTION_BUFFER);
         let io = TokioIo::new(WatchedStream {
             inner: stream,
             activity: activity.clone(),
         });
-        let connection = graceful.watch(
-            builder
-                .serve_connection_with_upgrades(io, service)
-                .into_owned(),
-        );
+        let connection = graceful.watch(builder.serve_connection(io, service));
         let mut forced = forced.clone();
         tokio::spawn(async move {
             let _slot = slot;
