@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The other rows of the README's performance table on Tessera alone: GET /healthz, POST
+# verify and POST login at 32 clients, each with the server's CPU time per request (what the
+# ratios to the peer come down to). Uses the shared wrk scripts and token minter (BENCH_DIR,
+# default ../shared/bench) and a release build.
+#   bash scripts/bench-requests.sh
+#   TESSERA_LOG=info,tessera::http::request_log=warn bash scripts/bench-requests.sh  # no request logs
+# shellcheck source=scripts/bench-refresh-lib.sh
+source "$(dirname "$0")/bench-refresh-lib.sh"
+
+load() {  # $1 = scenario (a wrk script), $2 = label
+  local before after
+  before=$(awk '{print $14 + $15}' /proc/$SERVER/stat)
+  WRK_THREADS=2 WRK_REPORT="$WORK/$1.json" PING_PATH=/healthz VERIFY_PATH=/auth/token/verify/ LOGIN_PATH=/auth/token/ \
+    ACCESS_TOKEN_FILE="$WORK/a.txt" wrk -t2 -c32 -d${DUR}s --timeout 30s -s "$BENCH_DIR/wrk/$1.lua" http://127.0.0.1:$PORT >/dev/null 2>&1
+  after=$(awk '{print $14 + $15}' /proc/$SERVER/stat)
+  python3 - "$WORK/$1.json" "$2" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+report, label, ticks, hz = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+done = report["rps"] * report["duration_s"]
+print("%-22s %9.0f req/s  p50 %6.2f ms  server CPU %7.1f us/request  errors %s" % (
+    label, report["rps"], report["lat_ms"]["p50"], 1e6 * ticks / hz / max(done, 1), sum(report["errors"].values())))
+PY
+}
+
+# As perf_vs_peer.sh runs it: request logs on, unless TESSERA_LOG says otherwise.
+serve requests TESSERA_LOG="${TESSERA_LOG:-info}"
+python3 "$BENCH_DIR/tools/mint_tokens.py" --base http://127.0.0.1:$PORT --path /auth/token/ -n 1 \
+  --user "$BENCH_USER" --password "$BENCH_PASS" --access-out "$WORK/a.txt" >/dev/null
+load ping "GET /healthz"
+load verify "POST verify"
+load login "POST login"
+echo "machine: $(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa 2048/ {print $(NF-1)}') RS256 signs/s per core; argon2id: cargo bench --bench password_hash"
