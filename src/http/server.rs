@@ -392,3 +392,66 @@ impl AsyncWrite for WatchedStream {
         self.inner.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits(header_read_timeout: Duration, idle_timeout: Duration) -> ConnectionLimits {
+        ConnectionLimits {
+            header_read_timeout,
+            idle_timeout,
+            ..ConnectionLimits::default()
+        }
+    }
+
+    /// The watch is not told of phase changes: a head that starts while it sleeps on the
+    /// (longer) idle deadline must still be cut at the header timeout, not at the idle one.
+    #[tokio::test]
+    async fn a_head_begun_while_the_watch_sleeps_is_timed_from_its_start() {
+        let activity = Arc::new(Activity::new(limits(
+            Duration::from_millis(300),
+            Duration::from_secs(3),
+        )));
+        let watch = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.expired().await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        activity.bytes_arrived();
+        drop(activity.request_started()); // answered: idle from here, for up to 3 s
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let head_began = Instant::now();
+        activity.bytes_arrived(); // a head begins, and stalls
+        watch.await.unwrap();
+        let cut_after = head_began.elapsed();
+        assert!(
+            cut_after >= Duration::from_millis(300) && cut_after < Duration::from_millis(1500),
+            "cut {cut_after:?} after the head began; the header timeout is 300 ms"
+        );
+    }
+
+    /// ...and a connection that keeps sending requests within the idle timeout stays open,
+    /// however many phases it goes through between two looks.
+    #[tokio::test]
+    async fn a_connection_kept_busy_within_its_timeouts_stays_open() {
+        let activity = Arc::new(Activity::new(limits(
+            Duration::from_millis(300),
+            Duration::from_millis(1000),
+        )));
+        let watch = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.expired().await }
+        });
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            activity.bytes_arrived();
+            drop(activity.request_started());
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert!(!watch.is_finished(), "closed while within its idle timeout");
+        }
+        let last_answer = Instant::now();
+        watch.await.unwrap();
+        assert!(last_answer.elapsed() >= Duration::from_millis(350));
+    }
+}
