@@ -15,6 +15,26 @@ use std::{
 
 /// A request's method as a label: the standard ones by name, any other as `OTHER`, since a
 /// client may invent a new method per request.
+/// The index of the first of `templates` that `path` (without slashes at either end) belongs
+/// to; `templates.len()` if none.
+fn scan(templates: &[(String, Vec<Option<String>>)], path: &str) -> usize {
+    templates
+        .iter()
+        .position(|(_, template)| {
+            // A template ending in `*` (Envoy's ext_authz under `/auth/forward/`) takes any
+            // path below it, so the original request's ids do not become labels.
+            let open_ended = matches!(template.last(), Some(Some(last)) if last == "*");
+            let fixed = &template[..template.len() - usize::from(open_ended)];
+            let mut segments = path.split('/');
+            fixed.iter().all(|want| {
+                segments
+                    .next()
+                    .is_some_and(|got| want.as_deref().is_none_or(|want| want == got))
+            }) && (open_ended || segments.next().is_none())
+        })
+        .unwrap_or(templates.len())
+}
+
 fn method_label(method: &Method) -> Method {
     const STANDARD: [Method; 9] = [
         Method::GET,
@@ -84,7 +104,7 @@ pub struct Metrics {
 impl Metrics {
     /// `templates` are OpenAPI paths such as `/customers/{id}`.
     pub fn new<'a>(templates: impl IntoIterator<Item = &'a str>) -> Self {
-        let templates = templates
+        let templates: Vec<(String, Vec<Option<String>>)> = templates
             .into_iter()
             .map(|template| {
                 let segments = template
@@ -95,28 +115,23 @@ impl Metrics {
                 (template.to_owned(), segments)
             })
             .collect();
-        let mut metrics = Self {
-            templates,
-            fixed: HashMap::new(),
-            requests: Mutex::new(BTreeMap::new()),
-            tokens: TokenCounters::default(),
-        };
-        let fixed: Vec<String> = (metrics.templates.iter())
+        let fixed = (templates.iter())
             .filter(|(_, segments)| {
                 segments
                     .iter()
                     .all(|s| s.as_ref().is_some_and(|s| s != "*"))
             })
-            .map(|(template, _)| template.trim_matches('/').to_owned())
-            .collect();
-        metrics.fixed = fixed
-            .into_iter()
-            .map(|path| {
-                let index = metrics.scan(&path);
-                (path, index)
+            .map(|(template, _)| {
+                let path = template.trim_matches('/');
+                (path.to_owned(), scan(&templates, path))
             })
             .collect();
-        metrics
+        Self {
+            templates,
+            fixed,
+            requests: Mutex::new(BTreeMap::new()),
+            tokens: TokenCounters::default(),
+        }
     }
 
     /// The index of the template `path` belongs to; `templates.len()` if none.
@@ -124,27 +139,8 @@ impl Metrics {
         let path = path.trim_matches('/');
         match self.fixed.get(path) {
             Some(&index) => index,
-            None => self.scan(path),
+            None => scan(&self.templates, path),
         }
-    }
-
-    /// `route_index` the long way, for `path` without slashes at either end.
-    fn scan(&self, path: &str) -> usize {
-        self.templates
-            .iter()
-            .position(|(_, template)| {
-                // A template ending in `*` (Envoy's ext_authz under `/auth/forward/`) takes any
-                // path below it, so the original request's ids do not become labels.
-                let open_ended = matches!(template.last(), Some(Some(last)) if last == "*");
-                let fixed = &template[..template.len() - usize::from(open_ended)];
-                let mut segments = path.split('/');
-                fixed.iter().all(|want| {
-                    segments
-                        .next()
-                        .is_some_and(|got| want.as_deref().is_none_or(|want| want == got))
-                }) && (open_ended || segments.next().is_none())
-            })
-            .unwrap_or(self.templates.len())
     }
 
     fn route_name(&self, index: usize) -> &str {

@@ -95,7 +95,8 @@ impl Default for OutageLog {
 /// requests a second, those calls were a fifth of a request's cost). A line reaches stderr
 /// within [`BatchedStderr::GATHER`]. At most [`BatchedStderr::CAPACITY`] wait; past it a line
 /// is written at once, with those before it, so a flood of logs slows its senders rather than
-/// growing memory or dropping lines. `flush` before the process exits.
+/// growing memory or dropping lines. Hold a [`BatchedStderr::flush_on_drop`] guard until the
+/// process exits.
 #[derive(Clone)]
 pub struct BatchedStderr {
     shared: Arc<PendingLines>,
@@ -173,8 +174,10 @@ impl PendingLines {
 
     /// Writes what is waiting and hands back the sink, still held. It is taken before
     /// the lines are let go, so batches keep their order; senders wait only for the copy.
-    fn write_out(&self, lines: MutexGuard<'_, Vec<u8>>) -> MutexGuard<'_, Box<dyn Write + Send>> {
-        let mut lines = lines;
+    fn write_out(
+        &self,
+        mut lines: MutexGuard<'_, Vec<u8>>,
+    ) -> MutexGuard<'_, Box<dyn Write + Send>> {
         let batch = std::mem::take(&mut *lines);
         let mut sink = self.sink.lock().unwrap_or_else(|p| p.into_inner());
         drop(lines);

@@ -397,26 +397,28 @@ impl AsyncWrite for WatchedStream {
 mod tests {
     use super::*;
 
-    fn limits(header_read_timeout: Duration, idle_timeout: Duration) -> ConnectionLimits {
-        ConnectionLimits {
+    /// A new connection's activity, and its timeout watch running.
+    fn watched(
+        header_read_timeout: Duration,
+        idle_timeout: Duration,
+    ) -> (Arc<Activity>, tokio::task::JoinHandle<()>) {
+        let activity = Arc::new(Activity::new(ConnectionLimits {
             header_read_timeout,
             idle_timeout,
             ..ConnectionLimits::default()
-        }
+        }));
+        let watch = tokio::spawn({
+            let activity = activity.clone();
+            async move { activity.expired().await }
+        });
+        (activity, watch)
     }
 
     /// The watch is not told of phase changes: a head that starts while it sleeps on the
     /// (longer) idle deadline must still be cut at the header timeout, not at the idle one.
     #[tokio::test]
     async fn a_head_begun_while_the_watch_sleeps_is_timed_from_its_start() {
-        let activity = Arc::new(Activity::new(limits(
-            Duration::from_millis(300),
-            Duration::from_secs(3),
-        )));
-        let watch = tokio::spawn({
-            let activity = activity.clone();
-            async move { activity.expired().await }
-        });
+        let (activity, watch) = watched(Duration::from_millis(300), Duration::from_secs(3));
         tokio::time::sleep(Duration::from_millis(50)).await;
         activity.bytes_arrived();
         drop(activity.request_started()); // answered: idle from here, for up to 3 s
@@ -435,14 +437,7 @@ mod tests {
     /// however many phases it goes through between two looks.
     #[tokio::test]
     async fn a_connection_kept_busy_within_its_timeouts_stays_open() {
-        let activity = Arc::new(Activity::new(limits(
-            Duration::from_millis(300),
-            Duration::from_millis(1000),
-        )));
-        let watch = tokio::spawn({
-            let activity = activity.clone();
-            async move { activity.expired().await }
-        });
+        let (activity, watch) = watched(Duration::from_millis(300), Duration::from_millis(1000));
         for _ in 0..5 {
             tokio::time::sleep(Duration::from_millis(50)).await;
             activity.bytes_arrived();
