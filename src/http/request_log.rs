@@ -54,11 +54,11 @@ fn new_request_id() -> String {
     static PROCESS: std::sync::LazyLock<u64> =
         std::sync::LazyLock::new(|| uuid::Uuid::new_v4().as_u64_pair().0);
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "{:016x}{:016x}",
-        *PROCESS,
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    let count = NEXT.fetch_add(1, Ordering::Relaxed);
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&PROCESS.to_be_bytes());
+    bytes[8..].copy_from_slice(&count.to_be_bytes());
+    crate::hex::encode(&bytes)
 }
 
 impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
@@ -77,7 +77,11 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
             let elapsed = started.elapsed();
             let status = response.status().as_u16();
             self.metrics.observe(&path, &method, status, elapsed);
-            tracing::info!(status, ms = elapsed.as_secs_f64() * 1000.0, "request done");
+            tracing::info!(
+                status,
+                ms = elapsed.as_micros() as f64 / 1000.0,
+                "request done"
+            );
             if let Ok(value) = HeaderValue::from_str(&id) {
                 response.headers_mut().insert(REQUEST_ID.clone(), value);
             }
