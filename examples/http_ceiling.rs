@@ -17,8 +17,12 @@ async fn main() -> std::io::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:7199".into());
     let listener = tokio::net::TcpListener::bind(&address).await?;
     loop {
-        let (stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
+        // A failed accept (a client gone, no file descriptors left) pauses the loop, not the run.
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let answer = service_fn(|_: Request<Incoming>| async {
                 let mut response = Response::new(http_body_util::Full::new(Bytes::from_static(

@@ -33,11 +33,12 @@ mv "$WORK/ping.json" "$WORK/healthz.json"
 load verify "POST verify"
 load login "POST login"
 kill "$SERVER"; wait "$SERVER" 2>/dev/null || true
-cargo build --release --example http_ceiling 2>/dev/null
+cargo build --release --example http_ceiling --quiet
 CEILING_PORT=$((PORT + 98))
 target/release/examples/http_ceiling 127.0.0.1:$CEILING_PORT &
 SERVER=$!
 for _ in $(seq 100); do curl -sf -o /dev/null http://127.0.0.1:$CEILING_PORT/ && break; sleep 0.1; done
+curl -sf -o /dev/null http://127.0.0.1:$CEILING_PORT/ || { echo "http_ceiling did not answer on :$CEILING_PORT" >&2; exit 1; }
 load ping "GET, hyper alone" $CEILING_PORT
 python3 -c 'import json, sys; rps = lambda f: json.load(open(f))["rps"]; print("GET /healthz answers %.0f%% of what hyper alone does" % (100 * rps(sys.argv[1]) / rps(sys.argv[2])))' \
   "$WORK/healthz.json" "$WORK/ping.json"

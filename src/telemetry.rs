@@ -360,15 +360,16 @@ mod tests {
     }
 
     /// `PlainText` is an optimisation, not a new format: its lines are the default's, byte for
-    /// byte after the timestamp, for a request's line, a nested span, a bare event and a
-    /// `log` record (sqlx and redis log through `log`).
+    /// byte after the timestamp: a request's line, a nested span, a span without fields,
+    /// events outside any span at every level, and a `log` record (sqlx and redis log through
+    /// `log`).
     #[test]
     fn plain_lines_are_the_default_text_lines() {
         fn lines(plain: bool) -> String {
             let captured = Captured::default();
             let writer = captured.clone();
             let builder = tracing_subscriber::fmt()
-                .with_env_filter("debug")
+                .with_env_filter("trace")
                 .with_ansi(false)
                 .with_writer(move || writer.clone());
             let emit = || {
@@ -379,6 +380,10 @@ mod tests {
                 let _inner = inner.enter();
                 tracing::warn!(error = %"pool timed out", retry = true, "could not reach the database");
                 drop((_inner, _request));
+                let quiet = tracing::info_span!("quiet");
+                tracing::debug!(parent: &quiet, "inside a span without fields");
+                tracing::trace!("bare");
+                tracing::error!(code = 3, "bare");
                 tracing_log::format_trace(
                     &log::Record::builder()
                         .args(format_args!("slow statement"))
@@ -401,7 +406,7 @@ mod tests {
         };
         let plain = after_timestamps(lines(true));
         assert_eq!(plain, after_timestamps(lines(false)));
-        assert_eq!(plain.len(), 3, "{plain:?}");
+        assert_eq!(plain.len(), 6, "{plain:?}");
         assert_eq!(
             plain[0],
             "  INFO request{id=0a1b method=GET path=/healthz}: tessera::telemetry::tests: request done status=200 ms=0.25"
@@ -412,8 +417,13 @@ mod tests {
             plain[1]
         );
         assert_eq!(
-            plain[2], "  WARN sqlx::query: slow statement",
-            "a bare event"
+            plain[2..],
+            [
+                " DEBUG quiet: tessera::telemetry::tests: inside a span without fields",
+                " TRACE tessera::telemetry::tests: bare",
+                " ERROR tessera::telemetry::tests: bare code=3",
+                "  WARN sqlx::query: slow statement",
+            ]
         );
     }
 
@@ -423,9 +433,12 @@ mod tests {
             0,
             951_782_400,
             1_709_164_800,
+            1_677_628_799,
             1_735_689_599,
             1_796_346_921,
             4_102_444_800,
+            4_107_542_399,
+            4_107_542_400,
         ] {
             for micros in [0, 7, 999_999] {
                 let at = UNIX_EPOCH + Duration::new(seconds, micros * 1000);
