@@ -370,30 +370,28 @@ impl AuthState {
             });
         }
         let auth_time = claims.auth_time.unwrap_or(claims.iat);
-        let Some(next) = self
-            .issuer
-            .issue_pair_in_family(&subject, &claims.fam, auth_time)
-        else {
+        let Some(successor) = self.issuer.successor_in_session(subject.role, auth_time) else {
             // The session has reached `session_max_lifetime`: its owner logs in again.
             self.refresh_store.revoke(SessionRef::from(&claims)).await?;
             return Err(ApiError::TokenNotValid);
         };
+        let live = LiveToken {
+            session: SessionRef::from(&claims),
+            created_at: auth_time,
+            jti: &successor.jti,
+            issued_at: successor.issued_at,
+            expires_at: successor.expires_at,
+        };
         let rotation = self
             .refresh_store
-            .rotate(
-                &claims.jti,
-                LiveToken::from(&next.refresh_claims),
-                now,
-                self.refresh_reuse_grace_s,
-            )
+            .rotate(&claims.jti, live, now, self.refresh_reuse_grace_s)
             .await?;
-        let next = match rotation {
-            Rotation::Rotated => next,
+        // Signed only once the rotation has won: a spent or unknown token presented again and
+        // again costs a store round trip each time, not an RS256 signature.
+        let successor = match rotation {
+            Rotation::Rotated => successor,
             // The answer to an earlier presentation of this token was lost: the same successor.
-            Rotation::Retried(successor) => {
-                self.issuer
-                    .reissue_pair(&subject, &claims.fam, auth_time, successor)
-            }
+            Rotation::Retried(issued) => issued,
             Rotation::Reused => {
                 bump(&self.metrics.tokens.reuse_detected);
                 tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
@@ -401,6 +399,9 @@ impl AuthState {
             }
             Rotation::Unknown => return Err(ApiError::TokenNotValid),
         };
+        let next = self
+            .issuer
+            .pair_for(&subject, &claims.fam, auth_time, successor);
         bump(&self.metrics.tokens.refreshed);
         Ok(Refreshed {
             access: next.access,

@@ -75,15 +75,10 @@ impl TokenIssuer {
             .expect("a session that begins now is within its lifetime")
     }
 
-    /// A pair whose refresh token joins `family`, the session that began at `auth_time`;
-    /// `None` once that session has reached `session_max_lifetime`.
-    pub fn issue_pair_in_family(
-        &self,
-        subject: &Subject,
-        family: &str,
-        auth_time: i64,
-    ) -> Option<IssuedPair> {
-        self.pair_in_family(subject, family, auth_time, chrono::Utc::now().timestamp())
+    /// The next refresh token of a session that began at `auth_time` (its id and lifetime, not
+    /// yet signed); `None` once the session has reached `session_max_lifetime`.
+    pub fn successor_in_session(&self, role: Role, auth_time: i64) -> Option<Successor> {
+        self.successor(role, auth_time, chrono::Utc::now().timestamp())
     }
 
     fn pair_in_family(
@@ -93,23 +88,25 @@ impl TokenIssuer {
         auth_time: i64,
         now: i64,
     ) -> Option<IssuedPair> {
-        let session_max = i64::try_from(self.lifetimes.session_max.as_secs()).unwrap_or(i64::MAX);
-        let session_ends_at = auth_time.saturating_add(session_max);
-        let expires_at = (now + self.lifetimes_for(subject.role).1).min(session_ends_at);
-        if expires_at <= now {
-            return None;
-        }
-        let successor = Successor {
-            jti: uuid::Uuid::new_v4().simple().to_string(),
-            issued_at: now,
-            expires_at,
-        };
+        let successor = self.successor(subject.role, auth_time, now)?;
         Some(self.pair_with_refresh(subject, family, auth_time, successor, now))
     }
 
-    /// A new access token beside the refresh token `successor` was issued as: the same claims,
-    /// and so (HS256 being deterministic) the same token while the signing key is the same.
-    pub fn reissue_pair(
+    fn successor(&self, role: Role, auth_time: i64, now: i64) -> Option<Successor> {
+        let session_max = i64::try_from(self.lifetimes.session_max.as_secs()).unwrap_or(i64::MAX);
+        let session_ends_at = auth_time.saturating_add(session_max);
+        let expires_at = (now + self.lifetimes_for(role).1).min(session_ends_at);
+        (expires_at > now).then(|| Successor {
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+            issued_at: now,
+            expires_at,
+        })
+    }
+
+    /// The pair whose refresh token is `successor`, in `family`: the same refresh claims, and
+    /// so (HS256 being deterministic) the same token while the signing key is the same, and a
+    /// new access token beside it.
+    pub fn pair_for(
         &self,
         subject: &Subject,
         family: &str,

@@ -313,7 +313,7 @@ async fn a_live_token_of_a_session_past_its_maximum_lifetime_ends_it(sessions: S
     let now = chrono::Utc::now().timestamp();
     let login = now - 31 * 24 * 3600;
     let family = uuid::Uuid::new_v4().to_string();
-    let old = app.state.issuer.reissue_pair(
+    let old = app.state.issuer.pair_for(
         &subject,
         &family,
         login,
