@@ -388,10 +388,13 @@ impl AuthState {
             .await?;
         // Signed only once the rotation has won: a spent or unknown token presented again and
         // again costs a store round trip each time, not an RS256 signature.
-        let successor = match rotation {
-            Rotation::Rotated => successor,
+        let (successor, signed_at) = match rotation {
+            Rotation::Rotated => {
+                let drawn_at = successor.issued_at;
+                (successor, drawn_at)
+            }
             // The answer to an earlier presentation of this token was lost: the same successor.
-            Rotation::Retried(issued) => issued,
+            Rotation::Retried(issued) => (issued, chrono::Utc::now().timestamp()),
             Rotation::Reused => {
                 bump(&self.metrics.tokens.reuse_detected);
                 tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");
@@ -401,7 +404,7 @@ impl AuthState {
         };
         let next = self
             .issuer
-            .pair_for(&subject, &claims.fam, auth_time, successor);
+            .pair_for(&subject, &claims.fam, auth_time, successor, signed_at);
         bump(&self.metrics.tokens.refreshed);
         Ok(Refreshed {
             access: next.access,

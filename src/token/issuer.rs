@@ -103,17 +103,17 @@ impl TokenIssuer {
         })
     }
 
-    /// The pair whose refresh token is `successor`, in `family`: the same refresh claims, and
-    /// so (HS256 being deterministic) the same token while the signing key is the same, and a
-    /// new access token beside it.
+    /// The pair whose refresh token is the one `successor` describes, signed at `now`: the
+    /// same token each time while the signing key and the subject are unchanged (HS256 is
+    /// deterministic), and a new access token beside it.
     pub fn pair_for(
         &self,
         subject: &Subject,
         family: &str,
         auth_time: i64,
         successor: Successor,
+        now: i64,
     ) -> IssuedPair {
-        let now = chrono::Utc::now().timestamp();
         self.pair_with_refresh(subject, family, auth_time, successor, now)
     }
 

@@ -322,6 +322,7 @@ async fn a_live_token_of_a_session_past_its_maximum_lifetime_ends_it(sessions: S
             issued_at: now,
             expires_at: now + 3600,
         },
+        now,
     );
     app.state
         .refresh_store
