@@ -2,8 +2,8 @@
 # The other rows of the README's performance table on Tessera alone: GET /healthz, POST
 # verify and POST login at 32 clients, each with the server's CPU time per request (what the
 # ratios to the peer come down to), and GET on examples/http_ceiling.rs (hyper alone, no
-# routing, middleware or logs): the machine's ceiling for a trivial request. Uses the shared wrk scripts and token minter (BENCH_DIR,
-# default ../shared/bench) and a release build.
+# routing, middleware or logs): the machine's ceiling for a trivial request. Uses the shared
+# wrk scripts and token minter (BENCH_DIR, default ../shared/bench) and a release build.
 #   bash scripts/bench-requests.sh
 #   TESSERA_LOG=info,tessera::http::request_log=warn bash scripts/bench-requests.sh  # no request logs
 # shellcheck source=scripts/bench-refresh-lib.sh

@@ -388,13 +388,10 @@ impl AuthState {
             .await?;
         // Signed only once the rotation has won: a spent or unknown token presented again and
         // again costs a store round trip each time, not an RS256 signature.
-        let (successor, signed_at) = match rotation {
-            Rotation::Rotated => {
-                let drawn_at = successor.issued_at;
-                (successor, drawn_at)
-            }
+        let (signed_at, successor) = match rotation {
+            Rotation::Rotated => (successor.issued_at, successor),
             // The answer to an earlier presentation of this token was lost: the same successor.
-            Rotation::Retried(issued) => (issued, chrono::Utc::now().timestamp()),
+            Rotation::Retried(issued) => (chrono::Utc::now().timestamp(), issued),
             Rotation::Reused => {
                 bump(&self.metrics.tokens.reuse_detected);
                 tracing::warn!(family = %claims.fam, sub = %claims.sub, "refresh token reused: family revoked");

@@ -89,7 +89,7 @@ impl TokenIssuer {
         now: i64,
     ) -> Option<IssuedPair> {
         let successor = self.successor(subject.role, auth_time, now)?;
-        Some(self.pair_with_refresh(subject, family, auth_time, successor, now))
+        Some(self.pair_for(subject, family, auth_time, successor, now))
     }
 
     fn successor(&self, role: Role, auth_time: i64, now: i64) -> Option<Successor> {
@@ -103,21 +103,10 @@ impl TokenIssuer {
         })
     }
 
-    /// The pair whose refresh token is the one `successor` describes, signed at `now`: the
-    /// same token each time while the signing key and the subject are unchanged (HS256 is
+    /// The pair whose refresh token is the one `refresh` describes, signed at `now`: the same
+    /// token each time while the signing key and the subject are unchanged (HS256 is
     /// deterministic), and a new access token beside it.
     pub fn pair_for(
-        &self,
-        subject: &Subject,
-        family: &str,
-        auth_time: i64,
-        successor: Successor,
-        now: i64,
-    ) -> IssuedPair {
-        self.pair_with_refresh(subject, family, auth_time, successor, now)
-    }
-
-    fn pair_with_refresh(
         &self,
         subject: &Subject,
         family: &str,
