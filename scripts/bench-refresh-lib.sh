@@ -1,11 +1,13 @@
 # Shared by scripts/bench-refresh.sh and scripts/bench-redis-cluster.sh (sourced, not run):
 # a release build, wrk, the shared wrk scripts and token minter (BENCH_DIR, default
 # ../shared/bench), and two steps: `serve LABEL [VAR=value ...]` starts `tessera serve` with a
-# fresh data folder and a `bench` account, `measure LABEL` loads refresh at 32 clients.
+# fresh data folder and a `bench` account, `measure LABEL` loads refresh at 32 clients and
+# prints the server's CPU time per refresh. BIN=path/to/tessera measures another build
+# (to compare two, run each in turn, several times: the machine drifts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-../shared/bench}
-BIN=target/release/tessera
+BIN=${BIN:-target/release/tessera}
 PORT=${PORT:-7101}
 REDIS_PORT=${REDIS_PORT:-6390}
 DUR=${DUR:-15}
@@ -27,9 +29,19 @@ serve() {  # $1 = label, rest = extra env
 }
 
 measure() {  # $1 = label
+  local before after
   python3 "$BENCH_DIR/tools/mint_tokens.py" --base http://127.0.0.1:$PORT --path /auth/token/ -n 96 --parallel 4 \
     --user "$BENCH_USER" --password "$BENCH_PASS" --refresh-out "$WORK/r.txt" --access-out "$WORK/a.txt" >/dev/null
+  before=$(awk '{print $14 + $15}' /proc/$SERVER/stat)
   REFRESH_PATH=/auth/token/refresh/ REFRESH_TOKENS_FILE="$WORK/r.txt" WRK_THREADS=2 WRK_REPORT="$WORK/$1.json" WRK_SCENARIO="$1" \
     wrk -t2 -c32 -d${DUR}s --timeout 30s -s "$BENCH_DIR/wrk/refresh.lua" http://127.0.0.1:$PORT >/dev/null
-  python3 -c "import json; d=json.load(open('$WORK/$1.json')); print('%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  errors %s' % ('$1', d['rps'], d['lat_ms']['p50'], d['lat_ms']['p99'], sum(d['errors'].values())))"
+  after=$(awk '{print $14 + $15}' /proc/$SERVER/stat)
+  python3 - "$WORK/$1.json" "$1" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+report, label, ticks, hz = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+done = report["rps"] * report["duration_s"]
+print("%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.0f us/refresh  errors %s" % (
+    label, report["rps"], report["lat_ms"]["p50"], report["lat_ms"]["p99"], 1e6 * ticks / hz / max(done, 1),
+    sum(report["errors"].values())))
+PY
 }

@@ -165,6 +165,64 @@ pub async fn find_active(db: &DatabaseConnection, id: i64) -> anyhow::Result<Opt
     Ok(find(db, id).await?.filter(|account| account.is_active))
 }
 
+/// What a token of an active account speaks for now: read on every refresh and introspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenHolder {
+    pub username: String,
+    pub role: Role,
+    sessions_ended_at: Option<i64>,
+}
+
+impl TokenHolder {
+    /// Whether a refresh token belongs to a session the account's last "end every session"
+    /// could not reach: one minted before sessions were indexed by account (it has no
+    /// `auth_time`) and before that moment. Such a token is refused instead of being moved
+    /// into the index at its next refresh.
+    pub fn predates_a_logout(&self, auth_time: Option<i64>, issued_at: i64) -> bool {
+        auth_time.is_none() && self.sessions_ended_at.is_some_and(|at| issued_at <= at)
+    }
+}
+
+/// The active account's [`TokenHolder`]; `None` if it is gone or deactivated. One narrow
+/// statement through sqlx itself: it runs on every refresh, and sea-orm's query layer cost
+/// more than the statement (ARCHITECTURE.md, "The account read of a refresh").
+pub async fn find_token_holder(
+    db: &DatabaseConnection,
+    id: i64,
+) -> anyhow::Result<Option<TokenHolder>> {
+    use sea_orm::{DbBackend, RuntimeErr, sqlx};
+    type Row = (String, String, Option<i64>);
+    let row: Result<Option<Row>, sqlx::Error> =
+        match db.get_database_backend() {
+            DbBackend::Sqlite => sqlx::query_as(
+                "SELECT username, role, sessions_ended_at FROM users WHERE id = ? AND is_active",
+            )
+            .bind(id)
+            .fetch_optional(db.get_sqlite_connection_pool())
+            .await,
+            // PostgreSQL, the only other backend Tessera connects to.
+            _ => sqlx::query_as(
+                "SELECT username, role, sessions_ended_at FROM users WHERE id = $1 AND is_active",
+            )
+            .bind(id)
+            .fetch_optional(db.get_postgres_connection_pool())
+            .await,
+        };
+    let row = row
+        .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(err))))
+        .map_err(failed("loading the account"))?;
+    row.map(|(username, role, sessions_ended_at)| {
+        Ok(TokenHolder {
+            username,
+            role: role
+                .parse()
+                .map_err(|()| anyhow::anyhow!("account {id} has an unknown role"))?,
+            sessions_ended_at,
+        })
+    })
+    .transpose()
+}
+
 /// Records a successful login, and the password's new hash when its cost was raised since.
 pub async fn record_login(
     db: &DatabaseConnection,
@@ -181,14 +239,6 @@ pub async fn record_login(
         .await
         .map(drop)
         .map_err(failed("recording the login"))
-}
-
-/// Whether a refresh token belongs to a session the account's last "end every session"
-/// could not reach: one minted before sessions were indexed by account (it has no
-/// `auth_time`) and before that moment. Such a token is refused instead of being moved into
-/// the index at its next refresh.
-pub fn predates_a_logout(account: &user::Model, auth_time: Option<i64>, issued_at: i64) -> bool {
-    auth_time.is_none() && account.sessions_ended_at.is_some_and(|at| issued_at <= at)
 }
 
 /// One page of accounts by id, and how many there are.
@@ -343,8 +393,8 @@ impl AccountChanges<'_> {
         Ok(self.sessions.end_all(id, keep).await?)
     }
 
-    /// Records that the account's sessions end now (see [`predates_a_logout`]), with its new
-    /// password hash if there is one, in one statement.
+    /// Records that the account's sessions end now (see [`TokenHolder::predates_a_logout`]),
+    /// with its new password hash if there is one, in one statement.
     async fn mark_sessions_ended(
         &self,
         id: i64,

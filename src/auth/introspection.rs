@@ -341,14 +341,14 @@ impl AuthState {
             return Ok(Introspection::inactive());
         };
         if let Some(user_id) = introspection.user_id {
-            let account = crate::users::find_active(&self.db, user_id).await?;
-            let Some(account) = account else {
+            let holder = crate::users::find_token_holder(&self.db, user_id).await?;
+            let Some(holder) = holder else {
                 return Ok(Introspection::inactive());
             };
             // The account as it is now: a role changed since the token was minted shows here
             // before the token's own claims catch up at the next refresh.
-            introspection.role = Some(account.role.to_string());
-            introspection.username = Some(account.username);
+            introspection.role = Some(holder.role.to_string());
+            introspection.username = Some(holder.username);
         } else if introspection.role.as_deref() == Some(Role::Service.as_str())
             && let Some(client_id) = &introspection.client_id
             && !crate::clients::is_active(&self.db, client_id).await?

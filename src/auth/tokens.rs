@@ -330,15 +330,11 @@ impl AuthState {
                 _ => Err(ApiError::TokenNotValid),
             };
         };
-        let account = users::find_active(&self.db, user_id)
+        let holder = users::find_token_holder(&self.db, user_id)
             .await?
-            .filter(|account| !users::predates_a_logout(account, claims.auth_time, claims.iat))
+            .filter(|holder| !holder.predates_a_logout(claims.auth_time, claims.iat))
             .ok_or(ApiError::TokenNotValid)?;
-        Ok(Subject::account(
-            account.id,
-            &account.username,
-            account.role,
-        ))
+        Ok(Subject::account(user_id, &holder.username, holder.role))
     }
 }
 

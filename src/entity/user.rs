@@ -19,7 +19,7 @@ pub struct Model {
     pub date_joined: DateTimeUtc,
     pub last_login: Option<DateTimeUtc>,
     /// Unix seconds: when all the account's sessions were last ended (see
-    /// `users::predates_a_logout`).
+    /// `users::TokenHolder::predates_a_logout`).
     pub sessions_ended_at: Option<i64>,
 }
 
