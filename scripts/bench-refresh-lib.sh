@@ -1,9 +1,10 @@
-# Shared by scripts/bench-refresh.sh and scripts/bench-redis-cluster.sh (sourced, not run):
-# a release build, wrk, the shared wrk scripts and token minter (BENCH_DIR, default
-# ../shared/bench), and two steps: `serve LABEL [VAR=value ...]` starts `tessera serve` with a
-# fresh data folder and a `bench` account, `measure LABEL` loads refresh at 32 clients and
-# prints the server's CPU time per refresh. BIN=path/to/tessera measures another build
-# (to compare two, run each in turn, several times: the machine drifts).
+# Shared by scripts/bench-refresh.sh, bench-redis-cluster.sh and bench-requests.sh (sourced,
+# not run): a release build, wrk, the shared wrk scripts and token minter (BENCH_DIR, default
+# ../shared/bench), and three steps: `serve LABEL [VAR=value ...]` starts `tessera serve` with
+# a fresh data folder and a `bench` account, `measure LABEL` loads refresh at 32 clients, and
+# `report` prints a load's figures with the server's CPU time per request.
+# BIN=path/to/tessera (from the repository's root) measures another build; to compare two,
+# run each in turn, several times: the machine drifts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BENCH_DIR=${BENCH_DIR:-../shared/bench}
@@ -13,7 +14,10 @@ REDIS_PORT=${REDIS_PORT:-6390}
 DUR=${DUR:-15}
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; redis-cli -p $REDIS_PORT shutdown nosave >/dev/null 2>&1 || true; rm -rf "$WORK"' EXIT
-[ -x "$BIN" ] || cargo build --release
+if [ ! -x "$BIN" ]; then
+  [ "$BIN" = target/release/tessera ] || { echo "no executable $BIN" >&2; exit 1; }
+  cargo build --release
+fi
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 export BENCH_USER=bench BENCH_PASS='bench-Passw0rd!x'
 # Minting logs in far faster than a person; the limits would only measure themselves.
@@ -36,11 +40,15 @@ measure() {  # $1 = label
   REFRESH_PATH=/auth/token/refresh/ REFRESH_TOKENS_FILE="$WORK/r.txt" WRK_THREADS=2 WRK_REPORT="$WORK/$1.json" WRK_SCENARIO="$1" \
     wrk -t2 -c32 -d${DUR}s --timeout 30s -s "$BENCH_DIR/wrk/refresh.lua" http://127.0.0.1:$PORT >/dev/null
   after=$(awk '{print $14 + $15}' /proc/$SERVER/stat)
-  python3 - "$WORK/$1.json" "$1" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
+  report "$WORK/$1.json" "$1" $((after - before))
+}
+
+report() {  # $1 = wrk's JSON report, $2 = label, $3 = the server's CPU ticks during the load
+  python3 - "$1" "$2" "$3" "$(getconf CLK_TCK)" <<'PY'
 import json, sys
 report, label, ticks, hz = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 done = report["rps"] * report["duration_s"]
-print("%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %6.0f us/refresh  errors %s" % (
+print("%-28s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  server CPU %7.1f us/request  errors %s" % (
     label, report["rps"], report["lat_ms"]["p50"], report["lat_ms"]["p99"], 1e6 * ticks / hz / max(done, 1),
     sum(report["errors"].values())))
 PY

@@ -15,13 +15,7 @@ load() {  # $1 = scenario (a wrk script), $2 = label, $3 = port (default Tessera
   WRK_THREADS=2 WRK_REPORT="$WORK/$1.json" PING_PATH=/healthz VERIFY_PATH=/auth/token/verify/ LOGIN_PATH=/auth/token/ \
     ACCESS_TOKEN_FILE="$WORK/a.txt" wrk -t2 -c32 -d${DUR}s --timeout 30s -s "$BENCH_DIR/wrk/$1.lua" "http://127.0.0.1:${3:-$PORT}" >/dev/null 2>&1
   after=$(awk '{print $14 + $15}' /proc/$SERVER/stat)
-  python3 - "$WORK/$1.json" "$2" "$((after - before))" "$(getconf CLK_TCK)" <<'PY'
-import json, sys
-report, label, ticks, hz = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-done = report["rps"] * report["duration_s"]
-print("%-22s %9.0f req/s  p50 %6.2f ms  server CPU %7.1f us/request  errors %s" % (
-    label, report["rps"], report["lat_ms"]["p50"], 1e6 * ticks / hz / max(done, 1), sum(report["errors"].values())))
-PY
+  report "$WORK/$1.json" "$2" $((after - before))
 }
 
 # As perf_vs_peer.sh runs it: request logs on, unless TESSERA_LOG says otherwise.

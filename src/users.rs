@@ -211,12 +211,13 @@ pub async fn find_token_holder(
     let row = row
         .map_err(|err| DbErr::Query(RuntimeErr::SqlxError(std::sync::Arc::new(err))))
         .map_err(failed("loading the account"))?;
+    // Decoded as sea-orm decodes the column everywhere else, so the stored spelling of a role
+    // has one definition.
     row.map(|(username, role, sessions_ended_at)| {
         Ok(TokenHolder {
             username,
-            role: role
-                .parse()
-                .map_err(|()| anyhow::anyhow!("account {id} has an unknown role"))?,
+            role: sea_orm::ActiveEnum::try_from_value(&role)
+                .map_err(failed("reading the account's role"))?,
             sessions_ended_at,
         })
     })

@@ -289,6 +289,8 @@ impl AuthState {
     /// active. Costs a store lookup and a database read, unlike a signature check.
     async fn introspect(&self, token: &str) -> Result<Introspection, ApiError> {
         let now = chrono::Utc::now().timestamp();
+        // A refresh token's login and mint times, for the check its refresh would make.
+        let mut refresh_times = None;
         let mut introspection = if let Ok(claims) = self.verifier.verify_access(token) {
             let session_live = match SessionRef::of_access(&claims) {
                 Some(session) => self.refresh_store.session_exists(session, now).await?,
@@ -323,6 +325,7 @@ impl AuthState {
             {
                 return Ok(Introspection::inactive());
             }
+            refresh_times = Some((claims.auth_time, claims.iat));
             Introspection {
                 active: true,
                 token_use: Some("refresh_token".into()),
@@ -341,7 +344,13 @@ impl AuthState {
             return Ok(Introspection::inactive());
         };
         if let Some(user_id) = introspection.user_id {
-            let holder = crate::users::find_token_holder(&self.db, user_id).await?;
+            let holder = crate::users::find_token_holder(&self.db, user_id)
+                .await?
+                .filter(|holder| {
+                    refresh_times.is_none_or(|(auth_time, issued_at)| {
+                        !holder.predates_a_logout(auth_time, issued_at)
+                    })
+                });
             let Some(holder) = holder else {
                 return Ok(Introspection::inactive());
             };

@@ -11,13 +11,13 @@ use std::{
 };
 
 use reqwest::StatusCode;
-use tessera::domain::Role;
+use tessera::{auth::IntrospectionSecret, config::Settings, domain::Role};
 use tokio::{
     net::{TcpListener, TcpStream},
     sync::watch,
 };
 
-use crate::helpers::{Backend, TestApp, TestDatabase, test_settings};
+use crate::helpers::{Backend, TestApp, TestDatabase, redis_url, test_settings};
 
 /// Forwards connections to PostgreSQL until cut: then it closes every open connection and
 /// new ones at once, as a failed database host or a partitioned network would.
@@ -66,14 +66,22 @@ impl CuttableProxy {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_cut_database_is_503_with_retry_after_and_recovers_without_restart() {
-    let database = TestDatabase::create(Backend::Postgres).await;
+/// Settings whose PostgreSQL database is reached through a proxy the test can cut.
+async fn behind_a_proxy(
+    mut settings: Settings,
+    database: &TestDatabase,
+) -> (CuttableProxy, Settings) {
     let (before, after) = database.url.split_once("@").unwrap();
     let (host_port, rest) = after.split_once('/').unwrap();
     let proxy = CuttableProxy::start(host_port.to_owned()).await;
-    let mut settings = test_settings(&database);
     settings.database_url = format!("{before}@127.0.0.1:{}/{rest}", proxy.port);
+    (proxy, settings)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cut_database_is_503_with_retry_after_and_recovers_without_restart() {
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let (proxy, settings) = behind_a_proxy(test_settings(&database), &database).await;
     let app = TestApp::spawn_with(settings).await;
     let user = app.create_user(Role::Customer).await;
 
@@ -145,4 +153,61 @@ async fn a_cut_database_is_503_with_retry_after_and_recovers_without_restart() {
         "the outage was logged {outage_lines} times for {} requests",
         statuses.len()
     );
+}
+
+/// With sessions in Redis, a refresh and an introspection reach the store and then read the
+/// account from the database: that read's outage is a 503 with `Retry-After` too, never a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_read_of_a_refresh_or_an_introspection_is_503_while_the_database_is_cut() {
+    const SECRET: &str = "introspection secret for the outage test";
+    let database = TestDatabase::create(Backend::Postgres).await;
+    let mut settings = test_settings(&database);
+    settings.redis_url = Some(redis_url());
+    settings.redis_prefix = format!("tessera-test:{}:", uuid::Uuid::new_v4().simple());
+    settings.introspection_secret = Some(IntrospectionSecret::parse(SECRET).unwrap());
+    let (proxy, settings) = behind_a_proxy(settings, &database).await;
+    let app = TestApp::spawn_with(settings).await;
+    let user = app.create_user(Role::Customer).await;
+
+    proxy.cut();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut refresh = user.refresh.clone();
+    let (mut refresh_503, mut introspection_503) = (false, false);
+    while !(refresh_503 && introspection_503) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no 503 within 10 s of the cut: refresh {refresh_503}, introspection {introspection_503}"
+        );
+        let introspection = app
+            .client
+            .post(app.url("/auth/token/introspect/"))
+            .basic_auth("resource-server", Some(SECRET))
+            .form(&[("token", &user.access)])
+            .send()
+            .await
+            .unwrap();
+        for (answer, seen_503) in [
+            (app.post_refresh(&refresh).await, &mut refresh_503),
+            (introspection, &mut introspection_503),
+        ] {
+            let (status, retry_after) = (
+                answer.status(),
+                answer.headers().get("retry-after").cloned(),
+            );
+            let body: serde_json::Value = answer.json().await.unwrap();
+            match status {
+                // A request that slipped in before the proxy closed its connections.
+                StatusCode::OK => {
+                    if let Some(next) = body["refresh"].as_str() {
+                        refresh = next.to_owned();
+                    }
+                }
+                StatusCode::SERVICE_UNAVAILABLE => {
+                    assert!(retry_after.is_some(), "a 503 without Retry-After: {body}");
+                    *seen_503 = true;
+                }
+                other => panic!("{other} while the database was cut: {body}"),
+            }
+        }
+    }
 }

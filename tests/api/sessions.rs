@@ -2,10 +2,13 @@
 
 use reqwest::{Response, StatusCode};
 use serde_json::Value;
-use tessera::domain::Role;
+use tessera::{auth::IntrospectionSecret, domain::Role};
 
 use crate::{
-    helpers::{Sessions, TestApp, TestUser, peek, spawn_with_sessions, status_and_json},
+    helpers::{
+        Sessions, TestApp, TestUser, peek, settings_with_sessions, spawn_with_sessions,
+        status_and_json,
+    },
     on_every_session_store,
 };
 
@@ -269,7 +272,21 @@ async fn legacy_session(app: &TestApp, user: &TestUser) -> String {
 }
 
 async fn a_session_from_before_the_index_ends_with_the_next_logout_everywhere(sessions: Sessions) {
-    let (_db, app) = spawn_with_sessions(sessions).await;
+    const SECRET: &str = "introspection secret for the sessions test";
+    let (_db, mut settings) = settings_with_sessions(sessions).await;
+    settings.introspection_secret = Some(IntrospectionSecret::parse(SECRET).unwrap());
+    let app = TestApp::spawn_with(settings).await;
+    let introspected = async |token: &str| -> serde_json::Value {
+        let answer = app
+            .client
+            .post(app.url("/auth/token/introspect/"))
+            .basic_auth("resource-server", Some(SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        answer.json().await.unwrap()
+    };
     let user = app.create_user(Role::Customer).await;
     let migrated = legacy_session(&app, &user).await;
     let (status, body) = status_and_json(app.post_refresh(&migrated).await).await;
@@ -277,6 +294,7 @@ async fn a_session_from_before_the_index_ends_with_the_next_logout_everywhere(se
     let migrated = body["refresh"].as_str().unwrap().to_owned();
     assert!(peek(&migrated).1["auth_time"].is_i64());
     let unrefreshed = legacy_session(&app, &user).await;
+    assert_eq!(introspected(&unrefreshed).await["active"], true);
 
     let (status, body) = status_and_json(app.post_logout_all(&user.access, "").await).await;
 
@@ -290,5 +308,10 @@ async fn a_session_from_before_the_index_ends_with_the_next_logout_everywhere(se
         app.refresh_status(&unrefreshed).await,
         StatusCode::UNAUTHORIZED,
         "outside the index, it is refused as older than the logout"
+    );
+    assert_eq!(
+        introspected(&unrefreshed).await["active"],
+        false,
+        "introspection says what its refresh would"
     );
 }
