@@ -1,6 +1,7 @@
 //! The one tracing setup; tests reuse it with a capturing writer.
 
 use std::{
+    fmt::{self, Write as _},
     io::Write,
     sync::{
         Arc, Condvar, Mutex, MutexGuard,
@@ -9,10 +10,14 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use tracing::{Event, Level, Subscriber};
+use tracing::{
+    Event, Level, Subscriber,
+    field::{Field, Visit},
+};
 use tracing_log::NormalizeEvent;
 use tracing_subscriber::{
     EnvFilter,
+    field::RecordFields,
     fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields, MakeWriter, format::Writer},
     registry::LookupSpan,
 };
@@ -50,7 +55,10 @@ where
         .with_ansi(colour && format == LogFormat::Text)
         .with_writer(writer);
     let _ = match format {
-        LogFormat::Text if !colour => builder.event_format(PlainText).try_init(),
+        LogFormat::Text if !colour => builder
+            .event_format(PlainText)
+            .fmt_fields(PlainFields)
+            .try_init(),
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder
             .json()
@@ -107,6 +115,150 @@ where
         writer.write_str(": ")?;
         ctx.format_fields(writer.by_ref(), event)?;
         writer.write_char('\n')
+    }
+}
+
+/// The fields of [`PlainText`]'s lines: tracing-subscriber's default layout without colour
+/// (`message` bare, then `name=value` separated by spaces), written without its colour
+/// wrappers, and with every value kept to its line. The default escapes terminal control
+/// characters in the message only; here a newline, a carriage return or a terminal escape is
+/// written escaped (`\n`, `\x1b`) wherever it comes from, so that a value from outside (a
+/// path, a peer's error text) cannot forge a log line or drive an operator's terminal.
+pub struct PlainFields;
+
+impl<'writer> FormatFields<'writer> for PlainFields {
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        let mut visitor = PlainVisitor {
+            writer,
+            first: true,
+            result: Ok(()),
+        };
+        fields.record(&mut visitor);
+        visitor.result
+    }
+}
+
+struct PlainVisitor<'writer> {
+    writer: Writer<'writer>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl PlainVisitor<'_> {
+    /// Starts a field (`name=`, or nothing for the message), unless it is to be skipped.
+    fn start(&mut self, field: &Field) -> bool {
+        let name = field.name();
+        // What tracing-log already wrote as the line's target and location.
+        if self.result.is_err() || name.starts_with("log.") {
+            return false;
+        }
+        if !std::mem::take(&mut self.first) {
+            self.result = self.writer.write_char(' ');
+        }
+        if name != "message" {
+            self.result = self
+                .result
+                .and_then(|()| {
+                    self.writer
+                        .write_str(name.strip_prefix("r#").unwrap_or(name))
+                })
+                .and_then(|()| self.writer.write_char('='));
+        }
+        self.result.is_ok()
+    }
+}
+
+impl Visit for PlainVisitor<'_> {
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if self.start(field) {
+            self.result = if field.name() == "message" {
+                OneLine(&mut self.writer).write_str(value)
+            } else {
+                // Quoted and escaped, as the default writes a string field.
+                write!(self.writer, "{value:?}")
+            };
+        }
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        if self.start(field) {
+            self.result = self.writer.write_str(if value { "true" } else { "false" });
+        }
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        if self.start(field) {
+            self.result = write!(self.writer, "{value}");
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        if self.start(field) {
+            self.result = write!(self.writer, "{value}");
+        }
+    }
+
+    fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
+        if self.start(field) {
+            let mut line = OneLine(&mut self.writer);
+            self.result = write!(line, "{value}");
+            if let Some(source) = value.source() {
+                let name = field.name();
+                self.result = self
+                    .result
+                    .and_then(|()| write!(line, " {name}.sources=["))
+                    .and_then(|()| {
+                        let mut next = Some(source);
+                        let mut first = true;
+                        while let Some(error) = next {
+                            if !std::mem::take(&mut first) {
+                                line.write_str(", ")?;
+                            }
+                            write!(line, "{error}")?;
+                            next = error.source();
+                        }
+                        line.write_char(']')
+                    });
+            }
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.start(field) {
+            self.result = write!(OneLine(&mut self.writer), "{value:?}");
+        }
+    }
+}
+
+/// Writes text through, with the characters that would end a log line or drive a terminal
+/// escaped: newline and carriage return as `\n` and `\r`, other C0 controls but tab and DEL
+/// as `\x1b`, C1 controls as `\u{9b}` (the default's spelling for those it escapes).
+struct OneLine<'a, W: fmt::Write>(&'a mut W);
+
+impl<W: fmt::Write> fmt::Write for OneLine<'_, W> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // 0xc2 leads the UTF-8 of every C1 control.
+        let suspect = |byte: u8| (byte < 0x20 && byte != b'\t') || byte == 0x7f || byte == 0xc2;
+        if !text.bytes().any(suspect) {
+            return self.0.write_str(text);
+        }
+        let mut clean_from = 0;
+        for (at, ch) in text.char_indices() {
+            let code = u32::from(ch);
+            let is_control = (code < 0x20 && ch != '\t') || (0x7f..=0x9f).contains(&code);
+            if !is_control {
+                continue;
+            }
+            self.0.write_str(&text[clean_from..at])?;
+            clean_from = at + ch.len_utf8();
+            match ch {
+                '\n' => self.0.write_str("\\n")?,
+                '\r' => self.0.write_str("\\r")?,
+                _ if code <= 0x7f => write!(self.0, "\\x{code:02x}")?,
+                _ => write!(self.0, "\\u{{{code:x}}}")?,
+            }
+        }
+        self.0.write_str(&text[clean_from..])
     }
 }
 
@@ -379,6 +531,15 @@ mod tests {
                 let inner = tracing::debug_span!("hash", r#type = "argon2id", queued = 3);
                 let _inner = inner.enter();
                 tracing::warn!(error = %"pool timed out", retry = true, "could not reach the database");
+                let failure = Failure(
+                    "handshake",
+                    Some(Box::new(Failure("certificate expired", None))),
+                );
+                tracing::error!(
+                    error = &failure as &(dyn std::error::Error + 'static),
+                    elapsed = ?Duration::from_millis(3),
+                    "TLS to the peer failed"
+                );
                 drop((_inner, _request));
                 let quiet = tracing::info_span!("quiet");
                 tracing::debug!(parent: &quiet, "inside a span without fields");
@@ -395,7 +556,8 @@ mod tests {
                 .unwrap();
             };
             if plain {
-                tracing::subscriber::with_default(builder.event_format(PlainText).finish(), emit);
+                let plain = builder.event_format(PlainText).fmt_fields(PlainFields);
+                tracing::subscriber::with_default(plain.finish(), emit);
             } else {
                 tracing::subscriber::with_default(builder.finish(), emit);
             }
@@ -406,7 +568,7 @@ mod tests {
         };
         let plain = after_timestamps(lines(true));
         assert_eq!(plain, after_timestamps(lines(false)));
-        assert_eq!(plain.len(), 6, "{plain:?}");
+        assert_eq!(plain.len(), 7, "{plain:?}");
         assert_eq!(
             plain[0],
             "  INFO request{id=0a1b method=GET path=/healthz}: tessera::telemetry::tests: request done status=200 ms=0.25"
@@ -416,14 +578,72 @@ mod tests {
             "{}",
             plain[1]
         );
+        assert!(
+            plain[2].ends_with(
+                "TLS to the peer failed error=handshake error.sources=[certificate expired] elapsed=3ms"
+            ),
+            "{}",
+            plain[2]
+        );
         assert_eq!(
-            plain[2..],
+            plain[3..],
             [
                 " DEBUG quiet: tessera::telemetry::tests: inside a span without fields",
                 " TRACE tessera::telemetry::tests: bare",
                 " ERROR tessera::telemetry::tests: bare code=3",
                 "  WARN sqlx::query: slow statement",
             ]
+        );
+    }
+
+    /// An error with an optional source, for the error field above.
+    #[derive(Debug)]
+    struct Failure(&'static str, Option<Box<Failure>>);
+
+    impl std::fmt::Display for Failure {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Failure {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|source| source as _)
+        }
+    }
+
+    /// A value from outside cannot add a line or reach the terminal: newlines and control
+    /// characters come out escaped, in the message, in an event's fields and in a span's.
+    #[test]
+    fn plain_lines_stay_one_line_whatever_the_values() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter("trace")
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .event_format(PlainText)
+            .fmt_fields(PlainFields)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let forged =
+                "/x\n2026-01-01T00:00:00.000000Z  INFO admin logged in\r\x1b[2J\u{9b}\x07\tend";
+            let span = tracing::info_span!("request", path = %forged);
+            let _entered = span.enter();
+            tracing::warn!(peer = %forged, detail = forged, "peer said {forged}");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(!text.contains(['\r', '\x1b', '\u{9b}', '\x07']), "{text:?}");
+        let escaped =
+            "/x\\n2026-01-01T00:00:00.000000Z  INFO admin logged in\\r\\x1b[2J\\u{9b}\\x07\tend";
+        assert!(
+            text.contains(&format!("request{{path={escaped}}}: ")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!(": peer said {escaped} peer={escaped} detail=")),
+            "{text}"
         );
     }
 
