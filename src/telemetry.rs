@@ -121,9 +121,10 @@ where
 /// The fields of [`PlainText`]'s lines: tracing-subscriber's default layout without colour
 /// (`message` bare, then `name=value` separated by spaces), written without its colour
 /// wrappers, and with every value kept to its line. The default escapes terminal control
-/// characters in the message only; here a newline, a carriage return or a terminal escape is
-/// written escaped (`\n`, `\x1b`) wherever it comes from, so that a value from outside (a
-/// path, a peer's error text) cannot forge a log line or drive an operator's terminal.
+/// characters in messages and errors but writes `%` and `?` values and a message's newlines
+/// raw; here a newline, a carriage return or a terminal escape is written escaped (`\n`,
+/// `\x1b`) wherever it comes from, so that a value from outside (a path, a peer's error
+/// text) cannot forge a log line or drive an operator's terminal.
 pub struct PlainFields;
 
 impl<'writer> FormatFields<'writer> for PlainFields {
