@@ -5,7 +5,8 @@ use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
 use poem::{
-    Endpoint, EndpointExt, Route, endpoint::make_sync, http::Method, middleware::Cors, web::Html,
+    Endpoint, EndpointExt, IntoEndpoint, endpoint::make_sync, http::Method, middleware::Cors,
+    web::Html,
 };
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
@@ -22,7 +23,7 @@ use crate::{
     db,
     error::{ApiError, ErrorFormat},
     http::{
-        BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, RouteAliases,
+        BodyLimit, ConnectionLimits, HealthApi, Readiness, RequestLog, RouteAliases, ServiceRoutes,
         SingleAuthorization, TrailingSlash,
     },
     jwks::{JwksSettings, JwksVerifier},
@@ -575,7 +576,7 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
 }
 
 /// The API, its document at `/openapi.json` and Swagger UI at `/docs`.
-fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route {
+fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> ServiceRoutes {
     let document = document(&api);
     // Swagger UI's page embeds the document: swap poem-openapi's for ours.
     let docs_page = api.swagger_ui_html().replacen(&api.spec(), &document, 1);
@@ -584,10 +585,9 @@ fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Route 
             .content_type("application/json; charset=utf-8")
             .body(document.clone())
     });
-    Route::new()
+    ServiceRoutes::new(api.into_endpoint())
         .at("/openapi.json", spec)
         .at("/docs", make_sync(move |_| Html(docs_page.clone())))
-        .nest("/", api)
 }
 
 /// What both services wrap their routes in.

@@ -105,7 +105,9 @@ fn operation(document: &Value, operation_id: &str) -> Option<Target> {
 /// `/x`) serves `path`.
 fn route_matches(route: &str, path: &str) -> bool {
     if let Some(prefix) = route.strip_suffix("/*") {
-        return path == prefix || path.starts_with(&format!("{prefix}/"));
+        return path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
     }
     let (mut route, mut path) = (route.split('/'), path.split('/'));
     loop {

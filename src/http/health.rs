@@ -1,7 +1,11 @@
+use std::sync::LazyLock;
+
+use bytes::Bytes;
 use poem::web::Data;
 use poem_openapi::{ApiResponse, Object, OpenApi, Tags, payload::Json, types::Example};
 use sea_orm::DatabaseConnection;
 
+use super::RenderedJson;
 use crate::{jwks::JwksVerifier, refresh::RefreshStore, telemetry::OutageLog};
 
 /// Liveness and readiness, for load balancers and orchestrators.
@@ -71,7 +75,15 @@ pub enum HealthResponse {
 pub enum LiveResponse {
     /// Serving.
     #[oai(status = 200)]
-    Ok(Json<HealthStatus>),
+    Ok(RenderedJson<HealthStatus>),
+}
+
+/// Liveness answers the same bytes every time, many times a second under a load balancer:
+/// rendered once, not per probe.
+fn live() -> LiveResponse {
+    static OK: LazyLock<Bytes> =
+        LazyLock::new(|| RenderedJson::render(&HealthStatus::ok()).bytes().clone());
+    LiveResponse::Ok(RenderedJson::from_bytes(OK.clone()))
 }
 
 impl HealthStatus {
@@ -99,12 +111,7 @@ fn status(ok: bool) -> HealthResponse {
 /// `/healthz` and `/readyz` as the admin listener serves them: the same answers as the API's.
 pub fn probe_routes(readiness: Readiness) -> poem::Route {
     poem::Route::new()
-        .at(
-            "/healthz",
-            poem::get(poem::endpoint::make_sync(|_| {
-                LiveResponse::Ok(Json(HealthStatus::ok()))
-            })),
-        )
+        .at("/healthz", poem::get(poem::endpoint::make_sync(|_| live())))
         .at(
             "/readyz",
             poem::get(poem::endpoint::make(move |_| {
@@ -119,7 +126,7 @@ impl HealthApi {
     /// Liveness: the process answers.
     #[oai(path = "/healthz/", method = "get", operation_id = "healthz")]
     async fn healthz(&self) -> LiveResponse {
-        LiveResponse::Ok(Json(HealthStatus::ok()))
+        live()
     }
 
     /// Readiness: the database answers, and the refresh store or the issuer's keys are there.

@@ -10,6 +10,7 @@ mod pagination;
 mod rate_limit;
 mod rendered;
 mod request_log;
+mod routes;
 mod server;
 
 pub use aliases::{RouteAliases, SIMPLEJWT_PRESET};
@@ -21,6 +22,7 @@ pub use pagination::Pagination;
 pub use rate_limit::{Rate, RateLimiter, SharedLimitsOutage, client_ip};
 pub use rendered::RenderedJson;
 pub use request_log::RequestLog;
+pub use routes::ServiceRoutes;
 pub use server::{ConnectionLimits, FREE_BODY_BYTES, fit_connections_to_open_file_limit, serve};
 
 /// Fails unless `T`'s OpenAPI example passes `T`'s own validators: an example a client copies
