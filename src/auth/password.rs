@@ -25,7 +25,7 @@ use argon2::{
 use tokio::sync::oneshot;
 
 use super::django_password;
-use crate::domain::Password;
+use crate::{domain::Password, telemetry::RequestLabel};
 
 /// argon2id cost; OWASP's minimum (m=19456 KiB, t=2, p=1) by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +76,8 @@ struct Job {
     password: Password,
     task: Task,
     queued_at: Instant,
-    span: tracing::Span,
+    /// The request that queued it, named on what the worker logs.
+    request: Option<RequestLabel>,
 }
 
 enum Task {
@@ -180,7 +181,7 @@ impl PasswordHasher {
             password,
             task,
             queued_at: Instant::now(),
-            span: tracing::Span::current(),
+            request: RequestLabel::with_current(RequestLabel::clone),
         };
         self.jobs.try_send(job).map_err(|err| match err {
             flume::TrySendError::Full(_) => HashError::Busy,
@@ -223,8 +224,14 @@ impl Worker {
         }
     }
 
-    fn take(&self, job: Job, memory: &mut Option<WorkingArea>, areas: &AreaCounts) {
-        let _in_request = job.span.enter();
+    fn take(&self, mut job: Job, memory: &mut Option<WorkingArea>, areas: &AreaCounts) {
+        match job.request.take() {
+            Some(request) => request.run(|| self.work(job, memory, areas)),
+            None => self.work(job, memory, areas),
+        }
+    }
+
+    fn work(&self, job: Job, memory: &mut Option<WorkingArea>, areas: &AreaCounts) {
         if job.task.abandoned() {
             return;
         }

@@ -6,17 +6,16 @@ use std::{
     time::Instant,
 };
 
+use crate::{metrics::Metrics, telemetry::RequestLabel};
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{HeaderName, HeaderValue},
 };
-use tracing::Instrument;
-
-use crate::metrics::Metrics;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// One span per request carrying its id, so every log line of the request names it; one line
+/// One label per request carrying its id ([`RequestLabel`]), so every log line of the request
+/// names it; one line
 /// when it ends (method, path, status, milliseconds). The id comes from `X-Request-Id` when a
 /// proxy set a sane one, else is generated, and is echoed in the response either way.
 /// Each request is also counted and timed in [`Metrics`].
@@ -66,29 +65,37 @@ impl<E: Endpoint> Endpoint for RequestLogEndpoint<E> {
 
     async fn call(&self, req: Request) -> Result<Response> {
         let id = accepted_id(&req).unwrap_or_else(new_request_id);
-        let span = tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path());
+        let echoed = HeaderValue::from_str(&id).ok();
+        let label = RequestLabel {
+            id,
+            method: req.method().clone(),
+            path: req.uri().path().to_owned(),
+        };
         let started = Instant::now();
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        async move {
-            let mut response = match self.inner.call(req).await {
-                Ok(output) => output.into_response(),
-                Err(err) => err.into_response(),
-            };
-            let elapsed = started.elapsed();
-            let status = response.status().as_u16();
-            self.metrics.observe(&path, &method, status, elapsed);
-            tracing::info!(
-                status,
-                ms = elapsed.as_micros() as f64 / 1000.0,
-                "request done"
-            );
-            if let Ok(value) = HeaderValue::from_str(&id) {
-                response.headers_mut().insert(REQUEST_ID.clone(), value);
-            }
-            Ok(response)
+        let mut response = label
+            .scope(async {
+                let response = match self.inner.call(req).await {
+                    Ok(output) => output.into_response(),
+                    Err(err) => err.into_response(),
+                };
+                let elapsed = started.elapsed();
+                let status = response.status().as_u16();
+                RequestLabel::with_current(|label| {
+                    self.metrics
+                        .observe(&label.path, &label.method, status, elapsed);
+                });
+                tracing::info!(
+                    status,
+                    ms = elapsed.as_micros() as f64 / 1000.0,
+                    "request done"
+                );
+                response
+            })
+            .await;
+        if let Some(value) = echoed {
+            response.headers_mut().insert(REQUEST_ID.clone(), value);
         }
-        .instrument(span)
-        .await
+        Ok(response)
     }
 }
 
