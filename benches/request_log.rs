@@ -1,4 +1,4 @@
-//! What the request log adds to each request: its span, its line and its metrics, around an
+//! What the request log adds to each request: its label, its line and its metrics, around an
 //! endpoint that does nothing. `cargo bench --bench request_log`
 
 use std::sync::Arc;

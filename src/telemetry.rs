@@ -29,9 +29,10 @@ use tracing_subscriber::{
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
-    /// For people: one coloured line per event, span fields in front.
+    /// For people: one line per event, the request's label in front; the level coloured on a
+    /// terminal.
     Text,
-    /// For log pipelines: one JSON object per line, with the request's span fields.
+    /// For log pipelines: one JSON object per line, the request's label as its `span`.
     Json,
 }
 
@@ -70,7 +71,8 @@ where
     };
 }
 
-/// One JSON object per line, the request's label as its `span` (no other spans are made).
+/// One JSON object per line, the request's label as its `span`. Other spans are left out:
+/// Tessera makes none, and the label takes their key.
 fn json_lines() -> LabelledJson<Format<Json>> {
     LabelledJson(
         tracing_subscriber::fmt::format()
@@ -99,8 +101,8 @@ pub struct RequestLabel {
 
 impl RequestLabel {
     /// Runs `future` with this label on the lines it logs.
-    pub async fn scope<F: Future>(self, future: F) -> F::Output {
-        REQUEST.scope(self, future).await
+    pub fn scope<F: Future>(self, future: F) -> impl Future<Output = F::Output> {
+        REQUEST.scope(self, future)
     }
 
     /// Runs `work` on this thread with this label on the lines it logs.
@@ -199,10 +201,9 @@ where
         } else {
             writer.write_str(level)?;
         }
-        let mut prefixed = match REQUEST.try_with(|label| label.write_text(&mut writer)) {
-            Ok(written) => written.map(|()| true)?,
-            Err(_) => false,
-        };
+        let mut prefixed = RequestLabel::with_current(|label| label.write_text(&mut writer))
+            .transpose()?
+            .is_some();
         if let Some(scope) = ctx.event_scope() {
             prefixed = true;
             for span in scope.from_root() {
@@ -595,6 +596,20 @@ mod tests {
     #[derive(Clone, Default)]
     struct Captured(Arc<Mutex<Vec<u8>>>);
 
+    impl Captured {
+        /// A subscriber writing here as `init` writes text without colour, every level on.
+        fn plain_text(&self) -> impl Subscriber + Send + Sync + 'static {
+            let writer = self.clone();
+            tracing_subscriber::fmt()
+                .with_env_filter("trace")
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .event_format(PlainText)
+                .fmt_fields(PlainFields)
+                .finish()
+        }
+    }
+
     impl Write for Captured {
         fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
             self.0.lock().unwrap().extend_from_slice(bytes);
@@ -727,14 +742,7 @@ mod tests {
     #[test]
     fn plain_lines_stay_one_line_whatever_the_values() {
         let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("trace")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .event_format(PlainText)
-            .fmt_fields(PlainFields)
-            .finish();
+        let subscriber = captured.plain_text();
         tracing::subscriber::with_default(subscriber, || {
             let forged =
                 "/x\n2026-01-01T00:00:00.000000Z  INFO admin logged in\r\x1b[2J\u{9b}\x07\tend";
@@ -771,14 +779,7 @@ mod tests {
     fn a_labelled_line_reads_as_the_request_spans_line_did() {
         fn lines(labelled: bool) -> Vec<String> {
             let captured = Captured::default();
-            let writer = captured.clone();
-            let subscriber = tracing_subscriber::fmt()
-                .with_env_filter("trace")
-                .with_ansi(false)
-                .with_writer(move || writer.clone())
-                .event_format(PlainText)
-                .fmt_fields(PlainFields)
-                .finish();
+            let subscriber = captured.plain_text();
             let emit = || {
                 tracing::info!(status = 200u16, ms = 0.25, "request done");
                 let inner = tracing::debug_span!("hash", queued = 3);
@@ -849,14 +850,7 @@ mod tests {
     #[test]
     fn a_labels_path_cannot_forge_a_line() {
         let captured = Captured::default();
-        let writer = captured.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter("trace")
-            .with_ansi(false)
-            .with_writer(move || writer.clone())
-            .event_format(PlainText)
-            .fmt_fields(PlainFields)
-            .finish();
+        let subscriber = captured.plain_text();
         let label = RequestLabel {
             path: "/x\n2026-01-01T00:00:00.000000Z  INFO admin logged in\x1b[2J".into(),
             ..healthz_label()

@@ -6,18 +6,19 @@ use std::{
     time::Instant,
 };
 
-use crate::{metrics::Metrics, telemetry::RequestLabel};
 use poem::{
     Endpoint, IntoResponse, Middleware, Request, Response, Result,
     http::{HeaderName, HeaderValue},
 };
 
+use crate::{metrics::Metrics, telemetry::RequestLabel};
+
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// One label per request carrying its id ([`RequestLabel`]), so every log line of the request
-/// names it; one line
-/// when it ends (method, path, status, milliseconds). The id comes from `X-Request-Id` when a
-/// proxy set a sane one, else is generated, and is echoed in the response either way.
+/// One label per request ([`RequestLabel`]: id, method, path), so every log line of the
+/// request names it; one line when it ends (status, milliseconds). The id comes from
+/// `X-Request-Id` when a proxy set a sane one, else is generated, and is echoed in the
+/// response either way.
 /// Each request is also counted and timed in [`Metrics`].
 pub struct RequestLog {
     pub metrics: Arc<Metrics>,

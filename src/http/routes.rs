@@ -24,12 +24,18 @@ impl ServiceRoutes {
     }
 
     /// Serves `path` with `endpoint` rather than the API; `/x/*` covers everything below `/x`
-    /// but not `/x` itself, as in poem's `Route`.
+    /// but not `/x` itself, as in poem's `Route`. No other pattern: the dispatch would not
+    /// recognise it and would send its requests to the API.
     pub fn at<E>(mut self, path: &'static str, endpoint: E) -> Self
     where
         E: IntoEndpoint,
         E::Endpoint: 'static,
     {
+        let fixed = path.strip_suffix("/*").unwrap_or(path);
+        assert!(
+            !fixed.contains([':', '<', '*', '{']),
+            "{path}: only fixed paths and a final /* are dispatched"
+        );
         self.undocumented = self.undocumented.at(path, endpoint);
         self.undocumented_paths.push(path);
         self
