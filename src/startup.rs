@@ -4,10 +4,7 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use poem::{
-    Endpoint, EndpointExt, IntoEndpoint, endpoint::make_sync, http::Method, middleware::Cors,
-    web::Html,
-};
+use poem::{Endpoint, EndpointExt, endpoint::make_sync, http::Method, middleware::Cors, web::Html};
 use poem_openapi::{OpenApi, OpenApiService};
 use sea_orm::DatabaseConnection;
 use tokio::{net::TcpListener, sync::Semaphore};
@@ -58,20 +55,24 @@ pub type AuthApis = (
     HealthApi,
 );
 
+fn auth_apis() -> AuthApis {
+    (
+        AccountsApi,
+        AccountAdminApi,
+        TokensApi,
+        OAuthApi,
+        SessionsApi,
+        PasswordChangeApi,
+        IntrospectionApi,
+        ForwardAuthApi,
+        WellKnownApi,
+        HealthApi,
+    )
+}
+
 pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
     OpenApiService::new(
-        (
-            AccountsApi,
-            AccountAdminApi,
-            TokensApi,
-            OAuthApi,
-            SessionsApi,
-            PasswordChangeApi,
-            IntrospectionApi,
-            ForwardAuthApi,
-            WellKnownApi,
-            HealthApi,
-        ),
+        auth_apis(),
         "Tessera token service",
         env!("CARGO_PKG_VERSION"),
     )
@@ -254,14 +255,18 @@ impl AuthApp {
             move |_| metrics.render(&metrics.token_lines())
         };
         let exposition = poem::get(make_sync(exposition));
-        let mut routes = documented_routes(auth_openapi().server(self.state.public_url.clone()))
-            .at(EXT_AUTHZ_ROUTE, forward_ext_authz);
+        let mut routes = documented_routes(
+            auth_openapi().server(self.state.public_url.clone()),
+            auth_apis(),
+            self.state.clone(),
+            readiness.clone(),
+        )
+        .at(EXT_AUTHZ_ROUTE, forward_ext_authz);
         let mut admin = None;
         match self.admin {
             Some(listener) => admin = Some((listener, exposition)),
             None => routes = routes.at("/metrics", exposition),
         }
-        let routes = routes.data(self.state).data(readiness.clone());
         tracing::info!(address = %self.addr, "token service listening");
         let layers = Layers {
             max_body_bytes: self.max_body_bytes,
@@ -288,9 +293,13 @@ impl AuthApp {
 /// Every operation of the customer service.
 pub type CustomersApis = (CustomersApi, HealthApi);
 
+fn customers_apis() -> CustomersApis {
+    (CustomersApi, HealthApi)
+}
+
 pub fn customers_openapi() -> OpenApiService<CustomersApis, ()> {
     OpenApiService::new(
-        (CustomersApi, HealthApi),
+        customers_apis(),
         "Tessera customer service",
         env!("CARGO_PKG_VERSION"),
     )
@@ -408,14 +417,17 @@ impl CustomersApp {
             }
         };
         let exposition = poem::get(make_sync(exposition));
-        let mut routes =
-            documented_routes(customers_openapi().server(self.state.public_url.clone()));
+        let mut routes = documented_routes(
+            customers_openapi().server(self.state.public_url.clone()),
+            customers_apis(),
+            self.state.clone(),
+            readiness.clone(),
+        );
         let mut admin = None;
         match self.admin {
             Some(listener) => admin = Some((listener, exposition)),
             None => routes = routes.at("/metrics", exposition),
         }
-        let routes = routes.data(self.state).data(readiness.clone());
         tracing::info!(address = %self.addr, "customer service listening");
         let layers = Layers {
             max_body_bytes: self.max_body_bytes,
@@ -575,8 +587,14 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
     error.body().to_json()
 }
 
-/// The API, its document at `/openapi.json` and Swagger UI at `/docs`.
-fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> ServiceRoutes {
+/// The API's `operations`, described by `api`, with its document at `/openapi.json` and
+/// Swagger UI at `/docs`; handlers find `state` and `readiness` as `Data`.
+fn documented_routes<T: OpenApi + 'static, S: Clone + Send + Sync + 'static>(
+    api: OpenApiService<T, ()>,
+    operations: T,
+    state: S,
+    readiness: Readiness,
+) -> ServiceRoutes<S> {
     let document = document(&api);
     // Swagger UI's page embeds the document: swap poem-openapi's for ours.
     let docs_page = api.swagger_ui_html().replacen(&api.spec(), &document, 1);
@@ -585,7 +603,7 @@ fn documented_routes<T: OpenApi + 'static>(api: OpenApiService<T, ()>) -> Servic
             .content_type("application/json; charset=utf-8")
             .body(document.clone())
     });
-    ServiceRoutes::new(api.into_endpoint())
+    ServiceRoutes::new(operations, state, readiness)
         .at("/openapi.json", spec)
         .at("/docs", make_sync(move |_| Html(docs_page.clone())))
 }

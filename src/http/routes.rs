@@ -1,25 +1,68 @@
 //! A service's routes: its OpenAPI operations, and beside them the few it does not document
 //! (the document itself, Swagger UI, metrics, ext_authz).
 
-use poem::{Endpoint, IntoEndpoint, Request, Response, Result, Route, endpoint::BoxEndpoint};
+use std::collections::{HashMap, HashSet};
 
-/// Sends a request straight to the API unless its path is one of the undocumented routes.
-/// poem's `Route::new().at(..).nest("/", api)` did the same, but rebuilt every request's URI
-/// and stored a path prefix in its extensions on the way in: about 5% of the CPU a trivial
-/// request costs, paid by every request to every operation.
-pub struct ServiceRoutes {
-    api: BoxEndpoint<'static>,
+use poem::{
+    Endpoint, IntoEndpoint, Request, Response, Result, Route, RouteMethod, endpoint::BoxEndpoint,
+    http::Method,
+};
+use poem_openapi::{__private::UrlQuery, OpenApi};
+
+use super::Readiness;
+
+/// Sends a request to its operation, or to one of the undocumented routes, with the service's
+/// state attached. This is what poem-openapi's `OpenApiService::into_endpoint` builds, less the
+/// layers every request paid for and nothing here reads: a boxed future, a response mapping,
+/// and the matched path pattern stored in the request's and the response's extensions. Most
+/// operations have a fixed path and are found in one map lookup; the few with parameters go
+/// through poem's router, which extracts them.
+pub struct ServiceRoutes<S> {
+    fixed: HashMap<String, RouteMethod>,
+    templated: Route,
     undocumented: Route,
     undocumented_paths: Vec<&'static str>,
+    state: S,
+    readiness: Readiness,
 }
 
-impl ServiceRoutes {
-    /// `api` is what poem-openapi's `OpenApiService` turns into.
-    pub fn new(api: BoxEndpoint<'static>) -> Self {
+impl<S: Clone + Send + Sync + 'static> ServiceRoutes<S> {
+    /// `api`'s operations, whose handlers find `state` and `readiness` as `Data`.
+    pub fn new<T: OpenApi>(api: T, state: S, readiness: Readiness) -> Self {
+        // As poem-openapi checks before serving: a generated client names its methods by them.
+        let mut operation_ids = HashSet::new();
+        for operation in T::meta()
+            .into_iter()
+            .flat_map(|api| api.paths)
+            .flat_map(|path| path.operations)
+        {
+            if let Some(id) = operation.operation_id {
+                assert!(operation_ids.insert(id), "duplicate operation id: {id}");
+            }
+        }
+        let mut operations = HashMap::<String, HashMap<Method, BoxEndpoint<'static>>>::new();
+        api.add_routes(&mut operations);
+        let mut fixed = HashMap::new();
+        let mut templated = Route::new();
+        for (path, methods) in operations {
+            let methods = methods
+                .into_iter()
+                .fold(RouteMethod::new(), |route, (method, endpoint)| {
+                    route.method(method, endpoint)
+                });
+            if path.contains([':', '*', '<']) {
+                templated = templated.at(path, methods);
+            } else {
+                fixed.insert(path, methods);
+            }
+        }
         Self {
-            api,
+            fixed,
+            templated,
             undocumented: Route::new(),
             undocumented_paths: Vec::new(),
+            state,
+            readiness,
         }
     }
 
@@ -42,19 +85,26 @@ impl ServiceRoutes {
     }
 }
 
-impl Endpoint for ServiceRoutes {
+impl<S: Clone + Send + Sync + 'static> Endpoint for ServiceRoutes<S> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Response> {
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        req.set_data(self.state.clone());
+        req.set_data(self.readiness.clone());
         let path = req.uri().path();
         if self
             .undocumented_paths
             .iter()
             .any(|route| serves(route, path))
         {
-            self.undocumented.call(req).await
-        } else {
-            self.api.call(req).await
+            return self.undocumented.call(req).await;
+        }
+        // poem-openapi's query parameters read the query from here, parsed once per request.
+        let query: Vec<(String, String)> = req.params().unwrap_or_default();
+        req.set_data(UrlQuery(query));
+        match self.fixed.get(req.uri().path()) {
+            Some(methods) => methods.call(req).await,
+            None => self.templated.call(req).await,
         }
     }
 }

@@ -135,6 +135,16 @@ async fn unsupported_malformed_and_misrouted_requests_get_json_errors() {
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
         ),
+        (
+            app.client.put(app.url("/auth/sessions/some-session/")),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            app.client.get(app.url("/auth/sessions/some-session/more/")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
     ];
     for (request, expected_status, expected_code) in cases {
         let (status, error) = status_and_json(request.send().await.unwrap()).await;
@@ -152,6 +162,10 @@ async fn health_and_readiness_answer_while_the_database_does() {
     let (_db, app) = sqlite_app().await;
     assert_eq!(app.get_json("/healthz").await, json!({"status": "ok"}));
     assert_eq!(app.get_json("/readyz").await, json!({"status": "ok"}));
+    // HEAD is answered as GET is, without the body.
+    let head = app.client.head(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(head.status(), StatusCode::OK);
+    assert!(head.bytes().await.unwrap().is_empty());
 }
 
 impl TestApp {
