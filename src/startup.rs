@@ -588,7 +588,9 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
 }
 
 /// The API's `operations`, described by `api`, with its document at `/openapi.json` and
-/// Swagger UI at `/docs`; handlers find `state` and `readiness` as `Data`.
+/// Swagger UI at `/docs`; handlers find `state` and `readiness` as `Data`. The operations come
+/// twice, in `api` and on their own: `OpenApiService` does not hand its API back, and ours are
+/// unit structs.
 fn documented_routes<T: OpenApi + 'static, S: Clone + Send + Sync + 'static>(
     api: OpenApiService<T, ()>,
     operations: T,

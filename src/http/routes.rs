@@ -12,11 +12,13 @@ use poem_openapi::{__private::UrlQuery, OpenApi};
 use super::Readiness;
 
 /// Sends a request to its operation, or to one of the undocumented routes, with the service's
-/// state attached. This is what poem-openapi's `OpenApiService::into_endpoint` builds, less the
-/// layers every request paid for and nothing here reads: a boxed future, a response mapping,
-/// and the matched path pattern stored in the request's and the response's extensions. Most
-/// operations have a fixed path and are found in one map lookup; the few with parameters go
-/// through poem's router, which extracts them.
+/// state attached. This is what poem-openapi's `OpenApiService::into_endpoint` builds, less
+/// what every request paid for and nothing of ours needs: the outer boxed endpoint, its
+/// `MapToResponse` and `Before` layers, and for a fixed path a `Route` that stores the matched
+/// pattern in the request's and the response's extensions. Operations with a fixed path are
+/// found in one map lookup; the few with parameters go through poem's `Route`, which extracts
+/// them. No cookie jar is set up: poem-openapi's `cookie` feature is off (turning it on needs
+/// one here, or its cookie extractors panic).
 pub struct ServiceRoutes<S> {
     fixed: HashMap<String, RouteMethod>,
     templated: Route,
@@ -99,7 +101,8 @@ impl<S: Clone + Send + Sync + 'static> Endpoint for ServiceRoutes<S> {
         {
             return self.undocumented.call(req).await;
         }
-        // poem-openapi's query parameters read the query from here, parsed once per request.
+        // poem-openapi's `Query` parameters and every security scheme (our bearer auth) unwrap
+        // the query from here, as `into_endpoint` left it: a request without it would panic.
         let query: Vec<(String, String)> = req.params().unwrap_or_default();
         req.set_data(UrlQuery(query));
         match self.fixed.get(req.uri().path()) {
