@@ -55,24 +55,9 @@ pub type AuthApis = (
     HealthApi,
 );
 
-fn auth_apis() -> AuthApis {
-    (
-        AccountsApi,
-        AccountAdminApi,
-        TokensApi,
-        OAuthApi,
-        SessionsApi,
-        PasswordChangeApi,
-        IntrospectionApi,
-        ForwardAuthApi,
-        WellKnownApi,
-        HealthApi,
-    )
-}
-
 pub fn auth_openapi() -> OpenApiService<AuthApis, ()> {
     OpenApiService::new(
-        auth_apis(),
+        AuthApis::default(),
         "Tessera token service",
         env!("CARGO_PKG_VERSION"),
     )
@@ -257,7 +242,7 @@ impl AuthApp {
         let exposition = poem::get(make_sync(exposition));
         let mut routes = documented_routes(
             auth_openapi().server(self.state.public_url.clone()),
-            auth_apis(),
+            AuthApis::default(),
             self.state.clone(),
             readiness.clone(),
         )
@@ -293,13 +278,9 @@ impl AuthApp {
 /// Every operation of the customer service.
 pub type CustomersApis = (CustomersApi, HealthApi);
 
-fn customers_apis() -> CustomersApis {
-    (CustomersApi, HealthApi)
-}
-
 pub fn customers_openapi() -> OpenApiService<CustomersApis, ()> {
     OpenApiService::new(
-        customers_apis(),
+        CustomersApis::default(),
         "Tessera customer service",
         env!("CARGO_PKG_VERSION"),
     )
@@ -419,7 +400,7 @@ impl CustomersApp {
         let exposition = poem::get(make_sync(exposition));
         let mut routes = documented_routes(
             customers_openapi().server(self.state.public_url.clone()),
-            customers_apis(),
+            CustomersApis::default(),
             self.state.clone(),
             readiness.clone(),
         );
@@ -590,7 +571,7 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
 /// The API's `operations`, described by `api`, with its document at `/openapi.json` and
 /// Swagger UI at `/docs`; handlers find `state` and `readiness` as `Data`. The operations come
 /// twice, in `api` and on their own: `OpenApiService` does not hand its API back, and ours are
-/// unit structs.
+/// unit structs, made again with `Default`.
 fn documented_routes<T: OpenApi + 'static, S: Clone + Send + Sync + 'static>(
     api: OpenApiService<T, ()>,
     operations: T,

@@ -22,6 +22,7 @@ use crate::{
     users::{self, AccountChange, AccountChanges},
 };
 
+#[derive(Default)]
 pub struct AccountAdminApi;
 
 /// The fields an administrator may change; each is optional.

@@ -17,6 +17,7 @@ use crate::{
     users::{self, NewUser},
 };
 
+#[derive(Default)]
 pub struct AccountsApi;
 
 /// Registration form. `gst_no` and `email` are required unless the operator made them optional.

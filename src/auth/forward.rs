@@ -12,6 +12,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::{AuthState, AuthTags, BearerAuth};
 use crate::{domain::Role, error::ApiError, refresh::SessionRef, token::AccessClaims};
 
+#[derive(Default)]
 pub struct ForwardAuthApi;
 
 #[derive(ApiResponse)]

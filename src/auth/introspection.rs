@@ -120,6 +120,7 @@ pub enum IntrospectionResponse {
     Ok(Json<Introspection>),
 }
 
+#[derive(Default)]
 pub struct IntrospectionApi;
 
 #[OpenApi(tag = "AuthTags::Tokens")]

@@ -30,6 +30,7 @@ use crate::{
     token::examples,
 };
 
+#[derive(Default)]
 pub struct OAuthApi;
 
 /// The token request's parameters (RFC 6749 §6, §4.4.2).

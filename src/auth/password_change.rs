@@ -19,6 +19,7 @@ use crate::{
     token::Subject,
 };
 
+#[derive(Default)]
 pub struct PasswordChangeApi;
 
 #[derive(Debug, Object)]

@@ -16,6 +16,7 @@ use crate::{
     token::AccessClaims,
 };
 
+#[derive(Default)]
 pub struct SessionsApi;
 
 /// One login and the refresh tokens it has rotated through. No token is ever shown.

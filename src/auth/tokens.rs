@@ -16,6 +16,7 @@ use crate::{
     users,
 };
 
+#[derive(Default)]
 pub struct TokensApi;
 
 /// simplejwt's `TokenObtainPairSerializer` input.

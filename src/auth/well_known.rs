@@ -6,6 +6,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json, types::Example};
 use super::{AuthState, AuthTags, introspection::INTROSPECT_SCOPE};
 use crate::{customers, keys::Jwks};
 
+#[derive(Default)]
 pub struct WellKnownApi;
 
 #[derive(ApiResponse)]

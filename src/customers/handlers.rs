@@ -26,6 +26,7 @@ use crate::{
     http::{AnyBody, DocumentedInput, Pagination, RenderedJson, lenient_string},
 };
 
+#[derive(Default)]
 pub struct CustomersApi;
 
 /// A customer as stored.

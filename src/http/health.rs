@@ -9,6 +9,7 @@ use super::RenderedJson;
 use crate::{jwks::JwksVerifier, refresh::RefreshStore, telemetry::OutageLog};
 
 /// Liveness and readiness, for load balancers and orchestrators.
+#[derive(Default)]
 pub struct HealthApi;
 
 /// What must answer for a service to be ready: its database, and its refresh store (token
