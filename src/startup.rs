@@ -242,7 +242,6 @@ impl AuthApp {
         let exposition = poem::get(make_sync(exposition));
         let mut routes = documented_routes(
             auth_openapi().server(self.state.public_url.clone()),
-            AuthApis::default(),
             self.state.clone(),
             readiness.clone(),
         )
@@ -400,7 +399,6 @@ impl CustomersApp {
         let exposition = poem::get(make_sync(exposition));
         let mut routes = documented_routes(
             customers_openapi().server(self.state.public_url.clone()),
-            CustomersApis::default(),
             self.state.clone(),
             readiness.clone(),
         );
@@ -568,13 +566,11 @@ fn operation_error_example(operation_id: &str, status: u16) -> Option<serde_json
     error.body().to_json()
 }
 
-/// The API's `operations`, described by `api`, with its document at `/openapi.json` and
-/// Swagger UI at `/docs`; handlers find `state` and `readiness` as `Data`. The operations come
-/// twice, in `api` and on their own: `OpenApiService` does not hand its API back, and ours are
-/// unit structs, made again with `Default`.
-fn documented_routes<T: OpenApi + 'static, S: Clone + Send + Sync + 'static>(
+/// The API, its document at `/openapi.json` and Swagger UI at `/docs`; handlers find `state`
+/// and `readiness` as `Data`. The operations are made again with `Default` (ours are unit
+/// structs): `OpenApiService` does not hand its API back.
+fn documented_routes<T: OpenApi + Default + 'static, S: Clone + Send + Sync + 'static>(
     api: OpenApiService<T, ()>,
-    operations: T,
     state: S,
     readiness: Readiness,
 ) -> ServiceRoutes<S> {
@@ -586,7 +582,7 @@ fn documented_routes<T: OpenApi + 'static, S: Clone + Send + Sync + 'static>(
             .content_type("application/json; charset=utf-8")
             .body(document.clone())
     });
-    ServiceRoutes::new(operations, state, readiness)
+    ServiceRoutes::new(T::default(), state, readiness)
         .at("/openapi.json", spec)
         .at("/docs", make_sync(move |_| Html(docs_page.clone())))
 }
