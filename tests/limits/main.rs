@@ -407,3 +407,30 @@ async fn a_body_that_stops_arriving_gets_408() {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.contains("\"code\":\"request_timeout\""), "{answer}");
 }
+
+/// Every operation's query is parsed into pairs before the handler runs (poem-openapi's
+/// extractors read them). What bounds it is hyper's: a URI of 64 KiB or more gets 414 (and a
+/// head past the connection's 64 KiB buffer 431) before any of it is parsed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_is_parsed_up_to_64_kib_and_refused_past_it() {
+    let server = Server::start(&[]);
+    for (query_bytes, status) in [(60 * 1024, "200"), (70 * 1024, "414")] {
+        let query = "a=b&".repeat(query_bytes / 4);
+        let mut stream = TcpStream::connect(server.addr).await.unwrap();
+        stream
+            .write_all(
+                format!("GET /healthz?{query} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let answer = read_until_closed(&mut stream, Duration::from_secs(15))
+            .await
+            .expect("the connection was not closed");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{query_bytes} bytes of query: {answer}"
+        );
+    }
+}
